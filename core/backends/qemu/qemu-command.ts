@@ -1,0 +1,70 @@
+// The QEMU command line for the factory image. One function, so the smoke test, `npm start` and
+// (later) the supervisor boot exactly the same machine.
+import type { AccelChoice } from '../accel-probe.ts';
+
+export interface QemuImage {
+  kernel: string;
+  initrd: string;
+  /** The image's kernel command line (build/image/cmdline) plus anything the host adds. */
+  cmdline: string;
+}
+
+export interface QemuVmConfig {
+  image: QemuImage;
+  accel: AccelChoice['accel'];
+  cpus: number;
+  memoryMiB: number;
+  /** A raw disk image, seen by the guest as /dev/vda (QEMU's own virtio-blk for now). */
+  dataDisk: string;
+  /** The serial console: our stdio (the parent reads and writes it) or a log file only. */
+  serial: { kind: 'stdio' } | { kind: 'file'; path: string };
+}
+
+export function qemuArgs(config: QemuVmConfig): string[] {
+  const { image, accel, cpus, memoryMiB, dataDisk, serial } = config;
+  if (!Number.isInteger(cpus) || cpus < 1)
+    throw new Error(`qemu: cpus must be a positive integer (got ${cpus})`);
+  if (!Number.isInteger(memoryMiB) || memoryMiB < 128)
+    throw new Error(`qemu: memory must be at least 128 MiB`);
+  const serialBackend =
+    serial.kind === 'stdio'
+      ? 'stdio,id=serial0,signal=off'
+      : `file,id=serial0,path=${escapeOption(serial.path)}`;
+  return [
+    '-nodefaults',
+    '-no-user-config',
+    '-nographic',
+    // microvm: no firmware, no legacy devices; pcie=on gives a PCIe host bridge (ECAM) for
+    // virtio-pci, which is what our devices use later, and lets the kernel find PCI config space.
+    '-M',
+    'microvm,x-option-roms=off,isa-serial=on,rtc=on,pcie=on',
+    '-accel',
+    accel === 'kvm' ? 'kvm' : 'tcg,thread=multi',
+    '-cpu',
+    accel === 'kvm' ? 'host' : 'max',
+    '-smp',
+    String(cpus),
+    '-m',
+    `${memoryMiB}M`,
+    '-kernel',
+    image.kernel,
+    '-initrd',
+    image.initrd,
+    '-append',
+    image.cmdline,
+    '-chardev',
+    serialBackend,
+    '-serial',
+    'chardev:serial0',
+    '-drive',
+    `file=${escapeOption(dataDisk)},if=none,id=data,format=raw,cache=none,aio=threads,discard=unmap`,
+    '-device',
+    'virtio-blk-pci,drive=data',
+    '-no-reboot',
+  ];
+}
+
+/** QEMU option values escape a comma by doubling it. */
+function escapeOption(value: string): string {
+  return value.replaceAll(',', ',,');
+}

@@ -1,0 +1,282 @@
+// The factory image builder: ImageSpec + Debian packages + native/guest programs ->
+// vmlinuz, initrd.img (gzip'd newc cpio), cmdline and manifest.json. The same inputs give the
+// same bytes: the cpio writer is deterministic and nothing depends on time or directory order.
+import { spawnSync } from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  writeFileSync,
+} from 'node:fs';
+import { basename, join, posix } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { CpioArchive } from './cpio.ts';
+import { type DebianPackage, DebianPackageCache, dependencyNames } from './debian.ts';
+import { elfNeeds, isElf } from './elf.ts';
+import { resolveModules } from './kernel-modules.ts';
+import { type ImageManifest, describeArtifacts, serializeManifest } from './manifest.ts';
+import { type ImageSpec, ImageSpecError } from './spec.ts';
+import { lookup, readInTree, resolveFile } from './unpacked-tree.ts';
+
+export interface BuildOptions {
+  spec: ImageSpec;
+  /** Where native/guest's static programs were built. */
+  guestDir: string;
+  /** Downloaded and unpacked .debs, kept between builds. */
+  cacheDir: string;
+  outDir: string;
+  log?: (line: string) => void;
+}
+
+const LIB_DIR = '/lib/x86_64-linux-gnu';
+const LIB_SEARCH = ['lib/x86_64-linux-gnu', 'usr/lib/x86_64-linux-gnu'];
+
+/** The initrd's skeleton: mount points init expects, and a console for the kernel's first open. */
+function addSkeleton(archive: CpioArchive): void {
+  for (const dir of [
+    '/dev',
+    '/proc',
+    '/sys',
+    '/run',
+    '/var',
+    '/mnt',
+    '/etc/berth',
+    '/usr/sbin',
+    '/sbin',
+  ]) {
+    archive.add(dir, { kind: 'directory', mode: 0o755 });
+  }
+  archive.add('/tmp', { kind: 'directory', mode: 0o1777 });
+  archive.add('/root', { kind: 'directory', mode: 0o700 });
+  archive.add('/dev/console', { kind: 'char-device', mode: 0o600, major: 5, minor: 1 });
+}
+
+/** A kernel metapackage (linux-image-6.12-cloud-amd64) points at the versioned package. */
+function kernelPackage(
+  debs: DebianPackageCache,
+  name: string,
+): { pkg: DebianPackage; meta: DebianPackage[] } {
+  const meta: DebianPackage[] = [];
+  let pkg = debs.get(name, 'kernel.package');
+  for (let depth = 0; depth < 4; depth++) {
+    const boot = join(pkg.root, 'boot');
+    if (existsSync(boot) && readdirSync(boot).some((f) => f.startsWith('vmlinuz-')))
+      return { pkg, meta };
+    const next = dependencyNames(pkg.depends).find((d) => d.startsWith('linux-image-'));
+    if (!next) break;
+    meta.push(pkg);
+    pkg = debs.get(next, 'kernel.package');
+  }
+  throw new ImageSpecError(
+    'kernel.package',
+    `"${name}" does not lead to a package with /boot/vmlinuz-*`,
+  );
+}
+
+class LibraryIndex {
+  private readonly bySoname = new Map<string, { pkg: DebianPackage; path: string; mode: number }>();
+
+  constructor(packages: DebianPackage[]) {
+    for (const pkg of packages) {
+      for (const dir of LIB_SEARCH) {
+        if (!existsSync(join(pkg.root, dir))) continue;
+        for (const name of readdirSync(join(pkg.root, dir)).sort()) {
+          if (!/\.so(\.\d+)*$/.test(name) || this.bySoname.has(name)) continue;
+          const file = resolveFile(pkg.root, `/${dir}/${name}`);
+          if (file) this.bySoname.set(name, { pkg, ...file });
+        }
+      }
+    }
+  }
+
+  find(soname: string) {
+    return this.bySoname.get(soname);
+  }
+}
+
+/** Adds the shared libraries (and loader) the ELF files need, transitively. */
+function addSharedLibraries(
+  archive: CpioArchive,
+  elfFiles: { label: string; hostPath: string }[],
+  libraries: LibraryIndex,
+  usedPackages: Set<string>,
+): void {
+  const queue = [...elfFiles];
+  const interpreters = new Set<string>();
+  while (queue.length > 0) {
+    const { label, hostPath } = queue.shift()!;
+    const needs = elfNeeds(hostPath);
+    if (needs.interpreter) interpreters.add(needs.interpreter);
+    for (const soname of needs.needed) {
+      const target = `${LIB_DIR}/${soname}`;
+      if (archive.has(target)) continue;
+      const lib = libraries.find(soname);
+      if (!lib) {
+        throw new ImageSpecError(
+          'libraries',
+          `${label} needs ${soname}, which none of the listed packages ships; ` +
+            `add the Debian package that has it (dpkg -S ${soname})`,
+        );
+      }
+      usedPackages.add(lib.pkg.name);
+      archive.add(target, {
+        kind: 'file',
+        mode: lib.mode,
+        data: readInTree(lib.pkg.root, lib.path),
+      });
+      queue.push({ label: soname, hostPath: join(lib.pkg.root, lib.path) });
+    }
+  }
+  for (const interp of interpreters) {
+    if (archive.has(interp)) continue;
+    const inLibDir = `${LIB_DIR}/${basename(interp)}`;
+    if (!archive.has(inLibDir))
+      throw new ImageSpecError('libraries', `no package ships the ELF loader ${interp}`);
+    archive.add(interp, { kind: 'symlink', target: inLibDir });
+  }
+}
+
+function addBusyboxApplets(
+  archive: CpioArchive,
+  pkg: DebianPackage,
+  field: string,
+  busyboxPath: string,
+): void {
+  const result = spawnSync(join(pkg.root, busyboxPath), ['--list-full'], { encoding: 'utf8' });
+  if (result.status !== 0)
+    throw new ImageSpecError(field, `cannot list the applets of ${busyboxPath}`);
+  for (const applet of result.stdout.split('\n').filter(Boolean).sort()) {
+    const path = `/${applet}`;
+    if (!archive.has(path)) archive.add(path, { kind: 'symlink', target: busyboxPath });
+  }
+}
+
+/** Every symlink must lead to something in the initrd: a dangling one is a broken spec. */
+function checkSymlinks(archive: CpioArchive): void {
+  for (const path of archive.paths()) {
+    let current = `/${path}`;
+    for (let hops = 0; hops < 40; hops++) {
+      const entry = archive.get(current);
+      if (entry?.kind !== 'symlink') break;
+      current = entry.target.startsWith('/')
+        ? entry.target
+        : posix.join(posix.dirname(current), entry.target);
+    }
+    if (!archive.has(current))
+      throw new Error(`image: /${path} is a symlink to ${current}, which is not in the initrd`);
+  }
+}
+
+function writeAtomically(path: string, data: Uint8Array | string): void {
+  writeFileSync(`${path}.tmp`, data);
+  renameSync(`${path}.tmp`, path);
+}
+
+export function buildImage(options: BuildOptions): ImageManifest {
+  const { spec, guestDir, cacheDir, outDir } = options;
+  const log = options.log ?? (() => {});
+  const debs = new DebianPackageCache(cacheDir, log);
+  debs.lookUp([spec.kernel.package, ...spec.packages.map((p) => p.name), ...spec.libraries]);
+  const archive = new CpioArchive();
+  addSkeleton(archive);
+
+  const kernel = kernelPackage(debs, spec.kernel.package);
+  const vmlinuzName = readdirSync(join(kernel.pkg.root, 'boot')).find((f) =>
+    f.startsWith('vmlinuz-'),
+  )!;
+  const release = vmlinuzName.slice('vmlinuz-'.length);
+  const packages: DebianPackage[] = [...kernel.meta, kernel.pkg];
+
+  const elfFiles: { label: string; hostPath: string }[] = [];
+  spec.packages.forEach((p, i) => {
+    const pkg = debs.get(p.name, `packages[${i}].name`);
+    packages.push(pkg);
+    p.files.forEach((file, j) => {
+      const node = lookup(pkg.root, file);
+      if (node.kind === 'symlink')
+        return archive.add(file, { kind: 'symlink', target: node.target });
+      if (node.kind !== 'file') {
+        throw new ImageSpecError(
+          `packages[${i}].files[${j}]`,
+          `${file} is not a file in ${p.name} ${pkg.version}`,
+        );
+      }
+      const data = readInTree(pkg.root, file);
+      archive.add(file, { kind: 'file', mode: node.mode, data });
+      if (isElf(data)) elfFiles.push({ label: file, hostPath: join(pkg.root, file) });
+    });
+  });
+
+  spec.guest.forEach((g, i) => {
+    const hostPath = join(guestDir, g.program);
+    if (!existsSync(hostPath)) {
+      throw new ImageSpecError(
+        `guest[${i}].program`,
+        `${hostPath} is not built (run make -C native/guest)`,
+      );
+    }
+    archive.add(g.path, { kind: 'file', mode: 0o755, data: readFileSync(hostPath) });
+    elfFiles.push({ label: g.path, hostPath });
+  });
+
+  const libraryPackages = spec.libraries.map((name, i) => debs.get(name, `libraries[${i}]`));
+  const usedLibraryPackages = new Set<string>();
+  addSharedLibraries(archive, elfFiles, new LibraryIndex(libraryPackages), usedLibraryPackages);
+  spec.libraries.forEach((name, i) => {
+    if (!usedLibraryPackages.has(name)) {
+      throw new ImageSpecError(
+        `libraries[${i}]`,
+        `${name} ships no library that the image's programs need; remove it`,
+      );
+    }
+  });
+  packages.push(...libraryPackages);
+
+  const moduleFiles = resolveModules(kernel.pkg.root, release, spec.modules);
+  const modulePaths = moduleFiles.map((rel) => `/lib/modules/${release}/${rel}`);
+  for (const path of modulePaths) {
+    archive.add(path, { kind: 'file', mode: 0o644, data: readInTree(kernel.pkg.root, path) });
+  }
+  archive.add('/etc/berth/modules', {
+    kind: 'file',
+    mode: 0o644,
+    data: Buffer.from(modulePaths.join('\n') + '\n'),
+  });
+
+  for (const file of spec.files) {
+    archive.add(file.path, { kind: 'file', mode: file.mode, data: Buffer.from(file.contents) });
+  }
+  spec.packages.forEach((p, i) => {
+    if (!p.busyboxApplets) return;
+    const busybox = p.files.find((f) => basename(f) === 'busybox');
+    if (!busybox)
+      throw new ImageSpecError(
+        `packages[${i}].files`,
+        'busybox-applets needs a file named busybox',
+      );
+    addBusyboxApplets(archive, debs.get(p.name, `packages[${i}].name`), `packages[${i}]`, busybox);
+  });
+  checkSymlinks(archive);
+
+  const cpio = archive.toBuffer();
+  const contents = {
+    vmlinuz: readInTree(kernel.pkg.root, `/boot/${vmlinuzName}`),
+    'initrd.img': gzipSync(cpio, { level: 9 }),
+    cmdline: Buffer.from(`${spec.kernel.cmdline}\n`),
+  };
+  const manifest: ImageManifest = {
+    name: spec.name,
+    kernel: { package: kernel.pkg.name, version: kernel.pkg.version, release },
+    packages: packages.map(({ name, version, sha256 }) => ({ name, version, sha256 })),
+    modules: moduleFiles.map((f) => basename(f)),
+    initrd: { entries: archive.paths().length, uncompressedBytes: cpio.length },
+    artifacts: describeArtifacts(contents),
+  };
+  mkdirSync(outDir, { recursive: true });
+  for (const [name, data] of Object.entries(contents)) writeAtomically(join(outDir, name), data);
+  // The manifest goes last: it is the commit point that says the artifacts above belong together.
+  writeAtomically(join(outDir, 'manifest.json'), serializeManifest(manifest));
+  return manifest;
+}

@@ -1,0 +1,1093 @@
+/*
+ * berth-init: PID 1 of the Berth guest VM.
+ *
+ * Boot order (see README.md for the full contract):
+ *   1. mount the API filesystems, open /dev/console
+ *   2. load the kernel modules listed in /etc/berth/modules
+ *   3. hostname, loopback up
+ *   4. data disk /dev/vda on /var (format only if it is all zeros)
+ *   5. SSH host key, authorized key from the kernel command line
+ *   6. vsock SSH listener (berth-vsockd + dropbear -i)
+ *   7. root shell on the serial console
+ *   8. print "BERTH-READY <uptime>"
+ *   9. supervise: reap, respawn, wait for shutdown signals
+ *  10. orderly shutdown: kill everything, unmount /var, power off / reboot
+ *
+ * PID 1 must never exit (the kernel panics), so every failure is logged
+ * and boot carries on with whatever still works.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <linux/module.h>
+
+#ifndef MODULE_INIT_COMPRESSED_FILE
+#define MODULE_INIT_COMPRESSED_FILE 4
+#endif
+
+#define LOG_PREFIX "berth-init: "
+#define SEARCH_PATH "/usr/sbin:/usr/bin:/sbin:/bin"
+
+#define MODULES_LIST "/etc/berth/modules"
+#define DATA_DISK "/dev/vda"
+#define DISK_WAIT_MS 5000
+#define DISK_POLL_MS 10
+#define ZERO_CHECK_BYTES (128 * 1024)
+
+#define HOST_KEY "/var/lib/dropbear/dropbear_ed25519_host_key"
+#define AUTH_KEY_PARAM "berth.authorized_key"
+
+#define READY_FD 3            /* must match "--ready-fd" in listener_argv */
+#define READY_TIMEOUT_MS 5000
+
+#define RESTART_MIN_MS 1000   /* never start a service more than once a second */
+#define RESTART_MAX_MS 60000  /* back off to this when it keeps failing */
+#define HEALTHY_RUN_MS 10000  /* running this long resets the back-off */
+
+#define TERM_GRACE_MS 2000
+#define KILL_GRACE_MS 1000
+
+/* ---- small utilities ------------------------------------------------ */
+
+static char *const base_env[] = { "HOME=/", "PATH=" SEARCH_PATH, NULL };
+static char *const shell_env[] = {
+	"HOME=/root", "TERM=linux", "PATH=" SEARCH_PATH, NULL,
+};
+
+static void write_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, buf, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return; /* nowhere left to report it */
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+}
+
+/* One message = one write(), so lines are not torn by other writers. */
+__attribute__((format(printf, 1, 2)))
+static void say(const char *fmt, ...)
+{
+	char line[512];
+	size_t prefix = sizeof LOG_PREFIX - 1;
+	size_t room = sizeof line - prefix - 1; /* keep one byte for '\n' */
+	va_list ap;
+	int n;
+
+	memcpy(line, LOG_PREFIX, prefix);
+	va_start(ap, fmt);
+	n = vsnprintf(line + prefix, room, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	size_t len = prefix + ((size_t)n < room ? (size_t)n : room - 1);
+	line[len++] = '\n';
+	write_all(STDERR_FILENO, line, len);
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* Reads a small text file into buf (NUL-terminated). Returns its length or -1. */
+static ssize_t read_text(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t len = 0;
+
+	if (fd < 0)
+		return -1;
+	while (len < size - 1) {
+		ssize_t n = read(fd, buf + len, size - 1 - len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int err = errno;
+			close(fd);
+			errno = err;
+			return -1;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	buf[len] = '\0';
+	return (ssize_t)len;
+}
+
+static int is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* Strips leading and trailing white space in place. */
+static char *trim(char *s)
+{
+	size_t len;
+
+	while (is_space(*s))
+		s++;
+	len = strlen(s);
+	while (len > 0 && is_space(s[len - 1]))
+		s[--len] = '\0';
+	return s;
+}
+
+static void mkdir_p(const char *path, mode_t mode)
+{
+	char buf[PATH_MAX];
+
+	if (strlen(path) >= sizeof buf)
+		return;
+	strcpy(buf, path);
+	for (char *p = buf + 1; ; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char saved = *p;
+		*p = '\0';
+		if (mkdir(buf, mode) < 0 && errno != EEXIST)
+			say("cannot create %s: %s", buf, strerror(errno));
+		*p = saved;
+		if (saved == '\0')
+			return;
+	}
+}
+
+/* "exited with status 1" / "killed by signal 9" */
+static const char *describe_status(int status, char *buf, size_t size)
+{
+	if (WIFEXITED(status))
+		snprintf(buf, size, "exited with status %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(buf, size, "killed by signal %d (%s)", WTERMSIG(status),
+			 strsignal(WTERMSIG(status)));
+	else
+		snprintf(buf, size, "wait status 0x%x", (unsigned int)status);
+	return buf;
+}
+
+/* ---- running programs ----------------------------------------------- */
+
+static sigset_t handled_signals; /* blocked in init, consumed via signalfd */
+
+/* Child side of fork(): undo init's signal blocking and exec. Never returns. */
+static void exec_child(char *const argv[], char *const envp[])
+{
+	sigset_t none;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL); /* the mask survives exec */
+	execve(argv[0], argv, envp);
+	say("cannot run %s: %s", argv[0], strerror(errno));
+	_exit(127);
+}
+
+static void stdout_to_null(void)
+{
+	int fd = open("/dev/null", O_WRONLY);
+
+	if (fd >= 0 && fd != STDOUT_FILENO) {
+		dup2(fd, STDOUT_FILENO);
+		close(fd);
+	}
+}
+
+/* Runs argv to completion. Returns 0 on exit status 0, else -1 (logged). */
+static int run(char *const argv[], int quiet_stdout)
+{
+	char why[96];
+	int status;
+	pid_t pid = fork();
+
+	if (pid < 0) {
+		say("cannot fork to run %s: %s", argv[0], strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		if (quiet_stdout)
+			stdout_to_null();
+		exec_child(argv, base_env);
+	}
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			say("cannot wait for %s: %s", argv[0], strerror(errno));
+			return -1;
+		}
+	}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	say("%s failed: %s", argv[0], describe_status(status, why, sizeof why));
+	return -1;
+}
+
+/* Waits up to ms for pid to exit. Returns 1 and its status if it did. */
+static int reap_within(pid_t pid, long ms, int *status)
+{
+	long long deadline = now_ms() + ms;
+
+	for (;;) {
+		pid_t r = waitpid(pid, status, WNOHANG);
+
+		if (r == pid)
+			return 1;
+		if (r < 0 && errno != EINTR)
+			return 0;
+		if (now_ms() >= deadline)
+			return 0;
+		sleep_ms(10);
+	}
+}
+
+/* ---- step 1: filesystems and console ------------------------------- */
+
+struct mount_spec {
+	const char *source, *target, *type;
+	unsigned long flags;
+	const char *data;
+	mode_t mode; /* of the mount point, if it has to be created */
+};
+
+static const struct mount_spec base_mounts[] = {
+	{ "proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, 0555 },
+	{ "sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, 0555 },
+	{ "devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755", 0755 },
+	{ "devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+	  "ptmxmode=0666,mode=0620,gid=5", 0755 },
+	{ "shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777", 01777 },
+	{ "tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755", 0755 },
+	{ "tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777", 01777 },
+	{ "cgroup2", "/sys/fs/cgroup", "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+	  NULL, 0755 },
+};
+
+static void mount_base_filesystems(void)
+{
+	for (size_t i = 0; i < sizeof base_mounts / sizeof base_mounts[0]; i++) {
+		const struct mount_spec *m = &base_mounts[i];
+
+		if (mkdir(m->target, m->mode) < 0 && errno != EEXIST)
+			say("cannot create %s: %s", m->target, strerror(errno));
+		if (mount(m->source, m->target, m->type, m->flags, m->data) < 0)
+			say("cannot mount %s on %s: %s", m->type, m->target, strerror(errno));
+	}
+}
+
+/* The kernel may start init with no fds 0-2 (no /dev/console in the
+ * initramfs). O_NOCTTY: init must never get a controlling terminal, or a
+ * ^C typed on the console would reach PID 1. */
+static void open_console(void)
+{
+	int fd = open("/dev/console", O_RDWR | O_NOCTTY);
+
+	if (fd < 0)
+		fd = open("/dev/null", O_RDWR);
+	if (fd < 0)
+		return;
+	for (int i = 0; i < 3; i++)
+		if (fd != i)
+			dup2(fd, i);
+	if (fd > 2)
+		close(fd);
+}
+
+/* ---- step 2: kernel modules ------------------------------------------ */
+
+static int has_suffix(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+
+	return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+static void load_module(const char *path)
+{
+	/* Let the kernel decompress; a plain .ko must not carry the flag. */
+	int compressed = has_suffix(path, ".xz") || has_suffix(path, ".gz") ||
+			 has_suffix(path, ".zst");
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		say("cannot load module %s: %s", path, strerror(errno));
+		return;
+	}
+	if (syscall(SYS_finit_module, fd, "",
+		    compressed ? MODULE_INIT_COMPRESSED_FILE : 0) < 0 && errno != EEXIST)
+		say("cannot load module %s: %s", path, strerror(errno));
+	close(fd);
+}
+
+static void load_modules(void)
+{
+	FILE *f = fopen(MODULES_LIST, "re");
+	char *line = NULL;
+	size_t cap = 0;
+
+	if (f == NULL) {
+		say("cannot read %s: %s; loading no modules", MODULES_LIST, strerror(errno));
+		return;
+	}
+	while (getline(&line, &cap, f) >= 0) {
+		char *path = trim(line);
+
+		if (*path != '\0' && *path != '#')
+			load_module(path);
+	}
+	free(line);
+	fclose(f);
+}
+
+/* ---- step 3: hostname and loopback ---------------------------------- */
+
+static void set_hostname(void)
+{
+	char buf[HOST_NAME_MAX + 2];
+	char *name;
+
+	if (read_text("/etc/hostname", buf, sizeof buf) < 0) {
+		say("cannot read /etc/hostname: %s", strerror(errno));
+		return;
+	}
+	name = trim(buf);
+	name[strcspn(name, " \t\r\n")] = '\0'; /* first word only */
+	if (*name != '\0' && sethostname(name, strlen(name)) < 0)
+		say("cannot set hostname to %s: %s", name, strerror(errno));
+}
+
+/* Bringing lo up is enough: the kernel adds 127.0.0.1/8 and ::1 itself. */
+static void bring_up_loopback(void)
+{
+	struct ifreq ifr;
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (s < 0) {
+		say("cannot bring up lo: socket: %s", strerror(errno));
+		return;
+	}
+	memset(&ifr, 0, sizeof ifr);
+	memcpy(ifr.ifr_name, "lo", 3);
+	if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0) {
+		say("cannot bring up lo: SIOCGIFFLAGS: %s", strerror(errno));
+	} else {
+		ifr.ifr_flags |= IFF_UP;
+		if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+			say("cannot bring up lo: SIOCSIFFLAGS: %s", strerror(errno));
+	}
+	close(s);
+}
+
+/* ---- step 4: data disk on /var -------------------------------------- */
+
+enum disk_kind { DISK_EXT4, DISK_BLANK, DISK_FOREIGN, DISK_UNREADABLE };
+
+static char *const mkfs_argv[] = {
+	"/sbin/mkfs.ext4", "-q", "-F", "-L", "berth-data", "-m", "0",
+	"-E", "lazy_itable_init=1,lazy_journal_init=1", DATA_DISK, NULL,
+};
+
+static int wait_for_path(const char *path, long timeout_ms)
+{
+	for (long waited = 0; ; waited += DISK_POLL_MS) {
+		if (access(path, F_OK) == 0)
+			return 1;
+		if (waited >= timeout_ms)
+			return 0;
+		sleep_ms(DISK_POLL_MS);
+	}
+}
+
+/* Reads up to len bytes at off (short only at end of device). -1 on error. */
+static ssize_t pread_full(int fd, unsigned char *buf, size_t len, off_t off)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pread(fd, buf + done, len - done, off + (off_t)done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	return (ssize_t)done;
+}
+
+/* 1 if the first `len` bytes are all zero, 0 if not, -1 on read error. */
+static int starts_with_zeros(int fd, size_t len)
+{
+	unsigned char buf[16384];
+
+	for (size_t off = 0; off < len; off += sizeof buf) {
+		ssize_t n = pread_full(fd, buf, sizeof buf, (off_t)off);
+
+		if (n < 0)
+			return -1;
+		for (ssize_t i = 0; i < n; i++)
+			if (buf[i] != 0)
+				return 0;
+		if ((size_t)n < sizeof buf)
+			break; /* end of a (tiny) device */
+	}
+	return 1;
+}
+
+/* Only a blank disk may be formatted: anything we do not recognise could
+ * be the user's data, so it is left strictly alone. */
+static enum disk_kind probe_disk(const char *dev)
+{
+	unsigned char sb[4096];
+	enum disk_kind kind = DISK_UNREADABLE;
+	int fd = open(dev, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		say("cannot open %s: %s", dev, strerror(errno));
+		return DISK_UNREADABLE;
+	}
+	ssize_t n = pread_full(fd, sb, sizeof sb, 1024); /* ext2/3/4 superblock */
+	if (n >= 58 && sb[56] == 0x53 && sb[57] == 0xEF) { /* s_magic 0xEF53, LE */
+		kind = DISK_EXT4;
+	} else if (n >= 0) {
+		int zero = starts_with_zeros(fd, ZERO_CHECK_BYTES);
+		kind = zero < 0 ? DISK_UNREADABLE : zero ? DISK_BLANK : DISK_FOREIGN;
+	}
+	if (kind == DISK_UNREADABLE)
+		say("cannot read %s: %s", dev, strerror(errno));
+	close(fd);
+	return kind;
+}
+
+static void mount_var_tmpfs(void)
+{
+	say("using a tmpfs on /var: nothing will persist across reboots");
+	if (mount("tmpfs", "/var", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") < 0)
+		say("cannot mount tmpfs on /var: %s", strerror(errno));
+}
+
+static void mount_var_disk(void)
+{
+	if (mount(DATA_DISK, "/var", "ext4", MS_NOATIME, NULL) == 0)
+		return;
+	say("cannot mount %s on /var: %s", DATA_DISK, strerror(errno));
+	mount_var_tmpfs();
+}
+
+static void setup_data_disk(void)
+{
+	if (mkdir("/var", 0755) < 0 && errno != EEXIST)
+		say("cannot create /var: %s", strerror(errno));
+
+	if (!wait_for_path(DATA_DISK, DISK_WAIT_MS)) {
+		say("warning: %s did not appear within %d s", DATA_DISK, DISK_WAIT_MS / 1000);
+		mount_var_tmpfs();
+	} else {
+		switch (probe_disk(DATA_DISK)) {
+		case DISK_EXT4:
+			mount_var_disk();
+			break;
+		case DISK_BLANK:
+			if (run(mkfs_argv, 0) == 0) {
+				say("formatted %s (first boot)", DATA_DISK);
+				mount_var_disk();
+			} else {
+				mount_var_tmpfs();
+			}
+			break;
+		case DISK_FOREIGN:
+			say("%s holds data that is not ext4; not formatting it "
+			    "(reset to factory to recreate the data disk)", DATA_DISK);
+			mount_var_tmpfs();
+			break;
+		case DISK_UNREADABLE:
+			mount_var_tmpfs();
+			break;
+		}
+	}
+	mkdir_p("/var/lib/berth", 0755);
+	mkdir_p("/var/log", 0755);
+	mkdir_p("/var/lib/dropbear", 0700);
+}
+
+/* ---- step 5: SSH keys ------------------------------------------------- */
+
+static char *const keygen_argv[] = {
+	"/usr/bin/dropbearkey", "-t", "ed25519", "-f", HOST_KEY, NULL,
+};
+
+static void ensure_host_key(void)
+{
+	if (access(HOST_KEY, F_OK) == 0)
+		return;
+	if (run(keygen_argv, 1) < 0)
+		say("no SSH host key: SSH logins will fail");
+}
+
+/* Finds NAME=VALUE among the space-separated words of the command line. */
+static int find_param(const char *cmdline, const char *name,
+		      const char **value, size_t *len)
+{
+	size_t name_len = strlen(name);
+	const char *p = cmdline;
+
+	while (*p != '\0') {
+		while (is_space(*p))
+			p++;
+		const char *word = p;
+		while (*p != '\0' && !is_space(*p))
+			p++;
+		size_t word_len = (size_t)(p - word);
+		if (word_len > name_len && strncmp(word, name, name_len) == 0 &&
+		    word[name_len] == '=') {
+			*value = word + name_len + 1;
+			*len = word_len - name_len - 1;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static int is_alnum(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+/* e.g. ssh-ed25519, ecdsa-sha2-nistp256, sk-ssh-ed25519@openssh.com */
+static int valid_key_type(const char *s, size_t len)
+{
+	if (len == 0 || len > 64)
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		if (!is_alnum(s[i]) && s[i] != '-' && s[i] != '.' && s[i] != '@' && s[i] != '_')
+			return 0;
+	return 1;
+}
+
+/* Base64 alphabet with at most two '=' of padding at the end. This also
+ * guarantees no spaces or newlines, so nothing can be smuggled into
+ * authorized_keys as options or extra keys. */
+static int valid_base64(const char *s, size_t len)
+{
+	size_t pad = 0;
+
+	while (pad < len && s[len - 1 - pad] == '=')
+		pad++;
+	if (len == pad || pad > 2)
+		return 0;
+	for (size_t i = 0; i < len - pad; i++)
+		if (!is_alnum(s[i]) && s[i] != '+' && s[i] != '/')
+			return 0;
+	return 1;
+}
+
+static void make_private_dir(const char *path)
+{
+	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+		say("cannot create %s: %s", path, strerror(errno));
+	/* dropbear refuses keys when these are group/world writable */
+	if (chmod(path, 0700) < 0)
+		say("cannot chmod %s: %s", path, strerror(errno));
+}
+
+static void write_authorized_key(const char *type, int type_len,
+				 const char *b64, int b64_len)
+{
+	const char *path = "/root/.ssh/authorized_keys";
+	char line[8300];
+	int n = snprintf(line, sizeof line, "%.*s %.*s berth-host\n",
+			 type_len, type, b64_len, b64);
+
+	if (n < 0 || (size_t)n >= sizeof line) {
+		say("ignoring %s=: key too long", AUTH_KEY_PARAM);
+		return;
+	}
+	make_private_dir("/root");
+	make_private_dir("/root/.ssh");
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		say("cannot write %s: %s", path, strerror(errno));
+		return;
+	}
+	if (fchmod(fd, 0600) < 0 || write(fd, line, (size_t)n) != n)
+		say("cannot write %s: %s", path, strerror(errno));
+	if (close(fd) < 0)
+		say("cannot write %s: %s", path, strerror(errno));
+}
+
+/* berth.authorized_key=TYPE:BASE64 -> /root/.ssh/authorized_keys */
+static void install_authorized_key(void)
+{
+	char cmdline[8192];
+	const char *value, *colon;
+	size_t len;
+
+	if (read_text("/proc/cmdline", cmdline, sizeof cmdline) < 0) {
+		say("cannot read /proc/cmdline: %s", strerror(errno));
+		return;
+	}
+	if (!find_param(cmdline, AUTH_KEY_PARAM, &value, &len)) {
+		say("no %s= on the kernel command line: SSH logins will be refused",
+		    AUTH_KEY_PARAM);
+		return;
+	}
+	colon = memchr(value, ':', len);
+	if (colon == NULL || !valid_key_type(value, (size_t)(colon - value)) ||
+	    !valid_base64(colon + 1, len - (size_t)(colon - value) - 1)) {
+		say("ignoring malformed %s= (expected TYPE:BASE64)", AUTH_KEY_PARAM);
+		return;
+	}
+	write_authorized_key(value, (int)(colon - value),
+			     colon + 1, (int)(len - (size_t)(colon - value) - 1));
+}
+
+/* ---- steps 6, 7, 9: supervised services ----------------------------- */
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+/* The one place the SSH-over-vsock command line is defined. */
+static char *const listener_argv[] = {
+	"/usr/libexec/berth/berth-vsockd", "--port", "22",
+	"--ready-fd", STR(READY_FD), "--",
+	"/usr/sbin/dropbear", "-i", "-s", "-r", HOST_KEY, NULL,
+};
+
+static char *const shell_argv[] = { "/bin/sh", "-l", NULL };
+
+struct service {
+	const char *name;
+	pid_t (*start)(void);   /* returns the pid, or -1 if it is not running */
+	pid_t pid;              /* 0 when not running */
+	long long started_ms;
+	long long next_start_ms;
+	long delay_ms;          /* current restart back-off */
+	int log_exits;
+};
+
+enum ready_result { READY_OK, READY_CLOSED, READY_TIMEOUT, READY_ERROR };
+
+/* Waits for the listener's readiness byte (or EOF if it gave up). */
+static enum ready_result wait_ready(int fd, long timeout_ms)
+{
+	long long deadline = now_ms() + timeout_ms;
+
+	for (;;) {
+		long long left = deadline - now_ms();
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		char byte;
+
+		if (left <= 0)
+			return READY_TIMEOUT;
+		int r = poll(&pfd, 1, (int)left);
+		if (r < 0 && errno != EINTR)
+			return READY_ERROR;
+		if (r <= 0)
+			continue;
+		ssize_t n = read(fd, &byte, 1);
+		if (n == 1)
+			return READY_OK;
+		if (n == 0)
+			return READY_CLOSED;
+		if (errno != EINTR && errno != EAGAIN)
+			return READY_ERROR;
+	}
+}
+
+/* Makes `from` available as exactly `to` across exec. */
+static int move_fd(int from, int to)
+{
+	if (from == to) /* dup2 would be a no-op and leave FD_CLOEXEC set */
+		return fcntl(to, F_SETFD, 0);
+	return dup2(from, to) < 0 ? -1 : 0;
+}
+
+static pid_t start_listener(void)
+{
+	int pipefd[2], status;
+	char why[96];
+	pid_t pid;
+
+	if (pipe2(pipefd, O_CLOEXEC) < 0) {
+		say("vsock listener failed: pipe: %s", strerror(errno));
+		return -1;
+	}
+	pid = fork();
+	if (pid == 0) {
+		setsid(); /* its own session: no console signals */
+		if (move_fd(pipefd[1], READY_FD) < 0)
+			_exit(127);
+		exec_child(listener_argv, base_env);
+	}
+	close(pipefd[1]);
+	if (pid < 0) {
+		say("vsock listener failed: fork: %s", strerror(errno));
+		close(pipefd[0]);
+		return -1;
+	}
+	enum ready_result r = wait_ready(pipefd[0], READY_TIMEOUT_MS);
+	int err = errno;
+	close(pipefd[0]);
+
+	switch (r) {
+	case READY_OK:
+		return pid;
+	case READY_TIMEOUT: /* leave it running: it may still come up */
+		say("vsock listener failed: not listening after %d s", READY_TIMEOUT_MS / 1000);
+		return pid;
+	case READY_ERROR:
+		say("vsock listener failed: reading its ready pipe: %s", strerror(err));
+		return pid;
+	case READY_CLOSED:
+		break;
+	}
+	/* EOF without the byte: it normally exited; say how. */
+	if (reap_within(pid, 1000, &status)) {
+		say("vsock listener failed: %s", describe_status(status, why, sizeof why));
+		return -1;
+	}
+	say("vsock listener failed: it closed its ready pipe without listening");
+	return pid;
+}
+
+/* Child side: make the serial line our controlling terminal so the shell
+ * gets job control and ^C. */
+static void attach_serial_console(void)
+{
+	int fd;
+
+	setsid();
+	fd = open("/dev/ttyS0", O_RDWR);
+	if (fd < 0)
+		fd = open("/dev/console", O_RDWR);
+	if (fd < 0) {
+		say("serial shell: cannot open /dev/ttyS0 or /dev/console: %s", strerror(errno));
+		_exit(127);
+	}
+	/* Steal (arg 1) only if a stale session still claims the tty. */
+	if (ioctl(fd, TIOCSCTTY, 0) < 0 && ioctl(fd, TIOCSCTTY, 1) < 0)
+		say("serial shell: TIOCSCTTY: %s", strerror(errno));
+	for (int i = 0; i < 3; i++)
+		if (fd != i)
+			dup2(fd, i);
+	if (fd > 2)
+		close(fd);
+	if (chdir("/root") < 0 && chdir("/") < 0)
+		say("serial shell: chdir: %s", strerror(errno));
+}
+
+static pid_t start_shell(void)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		attach_serial_console();
+		exec_child(shell_argv, shell_env);
+	}
+	if (pid < 0) {
+		say("cannot fork the serial shell: %s", strerror(errno));
+		return -1;
+	}
+	return pid;
+}
+
+static struct service listener = {
+	.name = "vsock listener", .start = start_listener,
+	.delay_ms = RESTART_MIN_MS, .log_exits = 1,
+};
+static struct service shell = {
+	.name = "serial shell", .start = start_shell,
+	.delay_ms = RESTART_MIN_MS, .log_exits = 0, /* exiting is normal use */
+};
+static struct service *const services[] = { &listener, &shell };
+#define NSERVICES (sizeof services / sizeof services[0])
+
+/* Schedules the next start: at most one start per delay, and the delay
+ * doubles while the service keeps dying quickly (a missing binary or an
+ * absent vsock device must not flood the console every second). */
+static void service_stopped(struct service *s)
+{
+	long long now = now_ms();
+	long long ran = now - s->started_ms;
+
+	s->pid = 0;
+	if (ran >= HEALTHY_RUN_MS)
+		s->delay_ms = RESTART_MIN_MS;
+	s->next_start_ms = s->started_ms + s->delay_ms;
+	if (s->next_start_ms < now)
+		s->next_start_ms = now;
+	if (ran < HEALTHY_RUN_MS && s->delay_ms < RESTART_MAX_MS)
+		s->delay_ms = s->delay_ms * 2 > RESTART_MAX_MS ? RESTART_MAX_MS : s->delay_ms * 2;
+}
+
+static void service_start(struct service *s)
+{
+	s->started_ms = now_ms();
+	s->pid = s->start();
+	if (s->pid <= 0)
+		service_stopped(s);
+}
+
+static void child_exited(pid_t pid, int status)
+{
+	char why[96];
+
+	for (size_t i = 0; i < NSERVICES; i++) {
+		struct service *s = services[i];
+
+		if (s->pid != pid)
+			continue;
+		service_stopped(s);
+		if (s->log_exits)
+			say("%s %s; restarting in %lld s", s->name,
+			    describe_status(status, why, sizeof why),
+			    (s->next_start_ms - now_ms() + 999) / 1000);
+		return;
+	}
+	/* anything else is an orphan we adopted: just reaped */
+}
+
+static void reap_children(void)
+{
+	int status;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+		child_exited(pid, status);
+}
+
+static void start_due_services(void)
+{
+	for (size_t i = 0; i < NSERVICES; i++)
+		if (services[i]->pid == 0 && now_ms() >= services[i]->next_start_ms)
+			service_start(services[i]);
+}
+
+/* Milliseconds until the next scheduled restart, or -1 for none. */
+static int next_timeout(void)
+{
+	long long best = -1, now = now_ms();
+
+	for (size_t i = 0; i < NSERVICES; i++) {
+		if (services[i]->pid != 0)
+			continue;
+		long long wait = services[i]->next_start_ms - now;
+		if (wait < 0)
+			wait = 0;
+		if (best < 0 || wait < best)
+			best = wait;
+	}
+	return best > INT_MAX ? INT_MAX : (int)best;
+}
+
+/* ---- step 8 ------------------------------------------------------------ */
+
+/* A single write() so the line cannot be torn by other console writers;
+ * the leading newline puts it at the start of a line even if a shell
+ * prompt or a partial kernel message came first. */
+static void announce_ready(void)
+{
+	struct timespec ts;
+	char line[64];
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	int n = snprintf(line, sizeof line, "\nBERTH-READY %lld.%03ld\n",
+			 (long long)ts.tv_sec, ts.tv_nsec / 1000000);
+	write_all(STDOUT_FILENO, line, (size_t)n);
+	tcdrain(STDOUT_FILENO);
+}
+
+/* ---- step 9: signals and the main loop ------------------------------ */
+
+enum action { ACT_NONE, ACT_POWEROFF, ACT_REBOOT };
+
+static void block_signals(void)
+{
+	sigemptyset(&handled_signals);
+	sigaddset(&handled_signals, SIGCHLD);
+	sigaddset(&handled_signals, SIGUSR1); /* busybox halt */
+	sigaddset(&handled_signals, SIGUSR2); /* busybox poweroff */
+	sigaddset(&handled_signals, SIGPWR);
+	sigaddset(&handled_signals, SIGTERM); /* busybox reboot */
+	sigaddset(&handled_signals, SIGINT);  /* Ctrl-Alt-Del */
+	sigprocmask(SIG_BLOCK, &handled_signals, NULL);
+}
+
+/* Waits up to timeout_ms (-1: forever) for a signal; returns it or 0.
+ * Without a signalfd, sigtimedwait does the same job synchronously. */
+static int wait_signal(int sfd, int timeout_ms)
+{
+	if (sfd >= 0) {
+		struct pollfd pfd = { .fd = sfd, .events = POLLIN };
+		struct signalfd_siginfo si;
+
+		if (poll(&pfd, 1, timeout_ms) <= 0)
+			return 0;
+		if (read(sfd, &si, sizeof si) != (ssize_t)sizeof si)
+			return 0;
+		return (int)si.ssi_signo;
+	}
+	struct timespec ts = { timeout_ms / 1000, (timeout_ms % 1000) * 1000000L };
+	int sig = sigtimedwait(&handled_signals, NULL, timeout_ms < 0 ? NULL : &ts);
+	return sig < 0 ? 0 : sig;
+}
+
+static enum action action_for(int sig)
+{
+	switch (sig) {
+	case SIGUSR1: /* halt: there is nobody to press a button, so power off */
+	case SIGUSR2:
+	case SIGPWR:
+		return ACT_POWEROFF;
+	case SIGTERM:
+	case SIGINT:
+		return ACT_REBOOT;
+	default:
+		return ACT_NONE;
+	}
+}
+
+static enum action supervise(int sfd)
+{
+	for (;;) {
+		reap_children();
+		start_due_services();
+		enum action act = action_for(wait_signal(sfd, next_timeout()));
+		if (act != ACT_NONE)
+			return act;
+	}
+}
+
+/* ---- step 10: shutdown ------------------------------------------------ */
+
+/* Reaps everything; returns 1 once no children remain, 0 on timeout. */
+static int reap_all_within(long ms)
+{
+	long long deadline = now_ms() + ms;
+
+	for (;;) {
+		pid_t r = waitpid(-1, NULL, WNOHANG);
+
+		if (r > 0)
+			continue;
+		if (r < 0 && errno == ECHILD)
+			return 1;
+		if (now_ms() >= deadline)
+			return 0;
+		sleep_ms(10);
+	}
+}
+
+static void stop_all_processes(void)
+{
+	/* An interactive ash ignores SIGTERM; a hangup is what ends it. */
+	if (shell.pid > 0)
+		kill(shell.pid, SIGHUP);
+	kill(-1, SIGTERM);
+	kill(-1, SIGCONT); /* stopped processes must run to act on SIGTERM */
+	if (reap_all_within(TERM_GRACE_MS))
+		return;
+	kill(-1, SIGKILL);
+	if (!reap_all_within(KILL_GRACE_MS))
+		say("some processes did not exit");
+}
+
+static void unmount_var(void)
+{
+	for (int tries = 0; tries < 10; tries++) {
+		if (umount2("/var", 0) == 0) {
+			say("/var unmounted");
+			return;
+		}
+		if (errno != EBUSY) {
+			say("cannot unmount /var: %s", strerror(errno));
+			return;
+		}
+		sleep_ms(100);
+	}
+	/* Still busy: make the filesystem consistent read-only first (not
+	 * possible once detached), then detach it from the tree. */
+	int ro = mount(NULL, "/var", NULL, MS_REMOUNT | MS_RDONLY, NULL) == 0;
+	int ro_err = errno;
+	int detached = umount2("/var", MNT_DETACH) == 0;
+	say("cannot unmount /var: %s; %s%s%s", strerror(EBUSY),
+	    ro ? "remounted it read-only" : "read-only remount failed: ",
+	    ro ? "" : strerror(ro_err), detached ? "; detached it" : "");
+}
+
+static void shut_down(enum action act)
+{
+	say("shutting down");
+	stop_all_processes();
+	sync();
+	unmount_var();
+	sync();
+	reboot(act == ACT_REBOOT ? RB_AUTOBOOT : RB_POWER_OFF);
+	say("reboot() failed: %s", strerror(errno));
+	for (;;)
+		pause();
+}
+
+int main(void)
+{
+	block_signals();
+	open_console(); /* may fail before /dev is mounted; retried below */
+
+	/* 1 */
+	mount_base_filesystems();
+	open_console();
+	if (reboot(RB_DISABLE_CAD) < 0) /* Ctrl-Alt-Del becomes SIGINT */
+		say("cannot disable Ctrl-Alt-Del: %s", strerror(errno));
+	int sfd = signalfd(-1, &handled_signals, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0)
+		say("signalfd: %s; using sigtimedwait", strerror(errno));
+
+	load_modules();            /* 2 */
+	set_hostname();            /* 3 */
+	bring_up_loopback();
+	setup_data_disk();         /* 4 */
+	ensure_host_key();         /* 5 */
+	install_authorized_key();
+	service_start(&listener);  /* 6 */
+	service_start(&shell);     /* 7 */
+	announce_ready();          /* 8 */
+
+	shut_down(supervise(sfd)); /* 9, 10: never returns */
+	return 0;
+}

@@ -1,0 +1,130 @@
+#!/usr/bin/env node
+// The one setup step that `npm start` and `npm test` run first. It installs only what is missing,
+// in order: Debian packages, npm dependencies, the guest's static binaries, the factory image.
+// Plain JavaScript with no dependencies, because it runs before node_modules exists.
+// When nothing is missing it only hashes a few files and asks dpkg one question (well under 3 s).
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { NPM_STAMP, npmInputsHash, writeNpmStamp } from './npm-stamp.mjs';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const started = performance.now();
+
+/** Debian packages the host needs, and why. The image's own packages are fetched, not installed. */
+const DEBIAN_PACKAGES = {
+  'qemu-system-x86': 'runs the VM (qemu backend, smoke test)',
+  kmod: 'depmod, to order the image kernel modules',
+  binutils: 'readelf, to find the shared libraries image binaries need',
+  gcc: 'builds the static guest programs in native/guest',
+  'libc6-dev': 'static libc for the guest programs',
+  make: 'builds native/guest',
+  cpio: 'independent check of the initrd writer in the unit tests',
+};
+
+function run(cmd, args, options = {}) {
+  const result = spawnSync(cmd, args, { stdio: 'inherit', cwd: root, ...options });
+  if (result.error) throw new Error(`setup: could not run ${cmd}: ${result.error.message}`);
+  if (result.status !== 0) {
+    throw new Error(
+      `setup: \`${[cmd, ...args].join(' ')}\` failed with exit code ${result.status}`,
+    );
+  }
+}
+
+function missingDebianPackages() {
+  const names = Object.keys(DEBIAN_PACKAGES);
+  const query = spawnSync('dpkg-query', ['-W', '-f=${Package} ${db:Status-Status}\\n', ...names], {
+    encoding: 'utf8',
+  });
+  if (query.error) throw new Error('setup: dpkg-query not found: Berth needs a Debian-based host');
+  const installed = new Set(
+    query.stdout
+      .split('\n')
+      .filter((line) => line.endsWith(' installed'))
+      .map((line) => line.split(' ')[0].split(':')[0]),
+  );
+  return names.filter((name) => !installed.has(name));
+}
+
+function aptListsPresent() {
+  const dir = '/var/lib/apt/lists';
+  return existsSync(dir) && readdirSync(dir).some((name) => /_Packages(\.\w+)?$/.test(name));
+}
+
+function ensureDebianPackages() {
+  const missing = missingDebianPackages();
+  // The image builder reads apt's package lists (apt-cache show, apt-get download).
+  const needUpdate = !aptListsPresent() || missing.length > 0;
+  if (!needUpdate) return;
+  const install = ['apt-get', 'install', '-y', '--no-install-recommends', ...missing];
+  if (process.getuid?.() !== 0) {
+    const why = missing.map((name) => `  ${name}: ${DEBIAN_PACKAGES[name]}`).join('\n');
+    console.error(
+      `setup: Berth needs Debian packages that are not installed:\n${why}\n` +
+        `Run as root, then run this command again:\n  sudo apt-get update && sudo ${install.join(' ')}`,
+    );
+    process.exit(1);
+  }
+  console.log(`setup: apt-get update${missing.length ? ` and install ${missing.join(' ')}` : ''}`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  run('apt-get', ['update', '-qq'], { env });
+  if (missing.length) run(install[0], install.slice(1).concat('-qq'), { env });
+}
+
+function ensureNpmDependencies() {
+  const stampPath = join(root, NPM_STAMP);
+  if (existsSync(stampPath) && readFileSync(stampPath, 'utf8') === npmInputsHash(root)) return;
+  console.log('setup: installing npm dependencies (npm ci)');
+  const hasLock = existsSync(join(root, 'package-lock.json'));
+  run('npm', hasLock ? ['ci', '--no-audit', '--no-fund'] : ['install', '--no-audit', '--no-fund'], {
+    env: { ...process.env, ELECTRON_SKIP_BINARY_DOWNLOAD: '1' },
+  });
+  writeNpmStamp(root);
+}
+
+function ensureGuestPrograms() {
+  // make is incremental: it rebuilds only when a source changed.
+  run('make', ['-s', '-C', 'native/guest', `OUT=${join(root, 'build/guest')}`]);
+}
+
+/** Everything the factory image is made from, apart from the Debian packages themselves. */
+function imageInputsHash() {
+  const hash = createHash('sha256');
+  const walk = (dir) => {
+    for (const name of readdirSync(join(root, dir)).sort()) {
+      const path = join(dir, name);
+      if (statSync(join(root, path)).isDirectory()) walk(path);
+      else
+        hash
+          .update(`${path}\0`)
+          .update(readFileSync(join(root, path)))
+          .update('\0');
+    }
+  };
+  for (const dir of ['assets/image', 'core/image', 'build/guest']) walk(dir);
+  return hash.digest('hex');
+}
+
+function ensureFactoryImage() {
+  const stampPath = join(root, 'build/image/inputs.sha256');
+  const inputs = imageInputsHash();
+  if (existsSync(stampPath) && readFileSync(stampPath, 'utf8').trim() === inputs) return;
+  console.log('setup: building the factory image (its inputs changed)');
+  run(join(root, 'node_modules/.bin/tsx'), [join(root, 'core/image/main.ts'), '--summary']);
+  writeFileSync(stampPath, `${inputs}\n`);
+}
+
+try {
+  ensureDebianPackages();
+  ensureNpmDependencies();
+  ensureGuestPrograms();
+  ensureFactoryImage();
+  const seconds = ((performance.now() - started) / 1000).toFixed(2);
+  console.log(`setup: ready in ${seconds} s (${relative(process.cwd(), root) || '.'})`);
+} catch (error) {
+  console.error(error instanceof Error ? error.message : String(error));
+  process.exit(1);
+}
