@@ -40,4 +40,11 @@ if (!only) {
 const files = testFiles(only ? join('test', only) : 'test').map((f) =>
   relative(root, join(root, f)),
 );
-step('tests', process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=1', ...files]);
+step('tests', process.execPath, [
+  '--import',
+  'tsx',
+  '--test',
+  '--test-reporter=spec',
+  '--test-concurrency=1',
+  ...files,
+]);

@@ -309,12 +309,29 @@ static void mount_base_filesystems(void)
 	}
 }
 
+/* Opens a terminal without waiting for carrier detect (a serial open can
+ * block on it), then makes it blocking again and ignores modem lines. */
+static int open_tty(const char *path, int extra_flags)
+{
+	struct termios t;
+	int fd = open(path, O_RDWR | O_NONBLOCK | extra_flags);
+
+	if (fd < 0)
+		return -1;
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	if (tcgetattr(fd, &t) == 0 && !(t.c_cflag & CLOCAL)) {
+		t.c_cflag |= CLOCAL;
+		tcsetattr(fd, TCSANOW, &t);
+	}
+	return fd;
+}
+
 /* The kernel may start init with no fds 0-2 (no /dev/console in the
  * initramfs). O_NOCTTY: init must never get a controlling terminal, or a
  * ^C typed on the console would reach PID 1. */
 static void open_console(void)
 {
-	int fd = open("/dev/console", O_RDWR | O_NOCTTY);
+	int fd = open_tty("/dev/console", O_NOCTTY);
 
 	if (fd < 0)
 		fd = open("/dev/null", O_RDWR);
@@ -793,9 +810,9 @@ static void attach_serial_console(void)
 	int fd;
 
 	setsid();
-	fd = open("/dev/ttyS0", O_RDWR);
+	fd = open_tty("/dev/ttyS0", 0);
 	if (fd < 0)
-		fd = open("/dev/console", O_RDWR);
+		fd = open_tty("/dev/console", 0);
 	if (fd < 0) {
 		say("serial shell: cannot open /dev/ttyS0 or /dev/console: %s", strerror(errno));
 		_exit(127);
@@ -875,9 +892,9 @@ static void child_exited(pid_t pid, int status)
 			continue;
 		service_stopped(s);
 		if (s->log_exits)
-			say("%s %s; restarting in %lld s", s->name,
+			say("%s %s; restarting it in %lld s", s->name,
 			    describe_status(status, why, sizeof why),
-			    (s->next_start_ms - now_ms() + 999) / 1000);
+			    (s->next_start_ms - now_ms() + 500) / 1000);
 		return;
 	}
 	/* anything else is an orphan we adopted: just reaped */

@@ -16,8 +16,11 @@ export interface QemuVmConfig {
   memoryMiB: number;
   /** A raw disk image, seen by the guest as /dev/vda (QEMU's own virtio-blk for now). */
   dataDisk: string;
-  /** The serial console: our stdio (the parent reads and writes it) or a log file only. */
-  serial: { kind: 'stdio' } | { kind: 'file'; path: string };
+  /**
+   * The serial console: our stdio (the parent reads and writes it; with `mux`, QEMU's Ctrl-A
+   * escapes work too, for a terminal attached directly) or a log file only.
+   */
+  serial: { kind: 'stdio'; mux?: boolean } | { kind: 'file'; path: string };
 }
 
 export function qemuArgs(config: QemuVmConfig): string[] {
