@@ -109,7 +109,7 @@ export async function runSmoke(log: (line: string) => void = console.log): Promi
     };
   } finally {
     vm?.kill();
-    rmSync(work, { recursive: true, force: true });
+    if (!process.env.BERTH_KEEP_SMOKE) rmSync(work, { recursive: true, force: true });
   }
 }
 
