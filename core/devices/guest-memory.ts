@@ -39,7 +39,8 @@ export class GuestMemory {
       if (address < 0n || address > BigInt(MAX_ADDRESS)) return null;
       address = Number(address);
     }
-    if (!Number.isInteger(address) || !Number.isInteger(length) || address < 0 || length < 0) return null;
+    if (!Number.isInteger(address) || !Number.isInteger(length) || address < 0 || length < 0)
+      return null;
     if (address + length > MAX_ADDRESS) return null;
     for (const region of this.regions) {
       const offset = address - region.guestAddress;

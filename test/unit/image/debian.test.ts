@@ -1,7 +1,16 @@
 // Reading apt's package records and ELF dependencies, from text the tools really print.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import { dependencyNames, parseControlStanzas } from '../../../core/image/debian.ts';
+import {
+  DebianPackageCache,
+  UnknownPackageError,
+  dependencyNames,
+  parseControlStanzas,
+} from '../../../core/image/debian.ts';
 import { parseReadelf } from '../../../core/image/elf.ts';
 
 test('apt-cache show output splits into stanzas with continued fields', () => {
@@ -36,4 +45,23 @@ test('readelf output gives the needed sonames and the interpreter', () => {
     needed: [],
     interpreter: null,
   });
+});
+
+test('an unknown package fails with a message naming it and its spec field (real apt-cache)', (t) => {
+  if (spawnSync('apt-cache', ['--version']).status !== 0)
+    return t.skip('apt-cache is not installed');
+  const cache = mkdtempSync(join(tmpdir(), 'berth-debs-'));
+  try {
+    const debs = new DebianPackageCache(cache);
+    assert.throws(
+      () => debs.get('berth-no-such-package', 'packages[3].name'),
+      (e: unknown) =>
+        e instanceof UnknownPackageError &&
+        /packages\[3\]\.name: Debian package "berth-no-such-package" is not known to apt/.test(
+          e.message,
+        ),
+    );
+  } finally {
+    rmSync(cache, { recursive: true, force: true });
+  }
 });
