@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The one setup step that `npm start` and `npm test` run first. It installs only what is missing,
-// in order: Debian packages, npm dependencies, the guest's static binaries, the factory image.
+// in order: Debian packages, npm dependencies, the native addon, the guest's static binaries,
+// the factory image.
 // Plain JavaScript with no dependencies, because it runs before node_modules exists.
 // When nothing is missing it only hashes a few files and asks dpkg one question (well under 3 s).
 import { spawnSync } from 'node:child_process';
@@ -19,6 +20,8 @@ const DEBIAN_PACKAGES = {
   kmod: 'depmod, to order the image kernel modules',
   binutils: 'readelf, to find the shared libraries image binaries need',
   gcc: 'builds the static guest programs in native/guest',
+  'g++': 'builds the native addon in native/kvm',
+  python3: 'node-gyp runs on Python',
   'libc6-dev': 'static libc for the guest programs',
   make: 'builds native/guest',
   cpio: 'independent check of the initrd writer in the unit tests',
@@ -85,6 +88,11 @@ function ensureNpmDependencies() {
   writeNpmStamp(root);
 }
 
+function ensureNativeAddon() {
+  // Rebuilds only when a source changed (native/kvm/build.mjs keeps a stamp of its inputs).
+  run(process.execPath, ['native/kvm/build.mjs']);
+}
+
 function ensureGuestPrograms() {
   // make is incremental: it rebuilds only when a source changed.
   run('make', ['-s', '-C', 'native/guest', `OUT=${join(root, 'build/guest')}`]);
@@ -120,6 +128,7 @@ function ensureFactoryImage() {
 try {
   ensureDebianPackages();
   ensureNpmDependencies();
+  ensureNativeAddon();
   ensureGuestPrograms();
   ensureFactoryImage();
   const seconds = ((performance.now() - started) / 1000).toFixed(2);

@@ -7,8 +7,9 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chooseAccel } from '../backends/accel-probe.ts';
+import { hostTscKhz } from '../backends/qemu/host-tsc.ts';
 import { qemuArgs, type QemuVmConfig } from '../backends/qemu/qemu-command.ts';
-import { QEMU_BINARY, QemuVm } from '../backends/qemu/qemu-vm.ts';
+import { QEMU_BINARY, QemuVm, withParentDeathSignal } from '../backends/qemu/qemu-vm.ts';
 import { DataDisk, GiB } from '../disk/data-disk.ts';
 import { verifyImage } from '../image/manifest.ts';
 import { buildPaths, dataPaths } from '../paths.ts';
@@ -37,6 +38,7 @@ export async function start(): Promise<number> {
       cmdline: readFileSync(join(buildPaths.image, 'cmdline'), 'utf8').trim(),
     },
     accel: accel.accel,
+    hostTscKhz: hostTscKhz(),
     cpus: 2,
     memoryMiB: 2048,
     dataDisk: disk.path,

@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chooseAccel } from '../../core/backends/accel-probe.ts';
+import { hostTscKhz } from '../../core/backends/qemu/host-tsc.ts';
 import { QemuVm, VmError } from '../../core/backends/qemu/qemu-vm.ts';
 import { DataDisk, GiB } from '../../core/disk/data-disk.ts';
 import { verifyImage } from '../../core/image/manifest.ts';
@@ -40,6 +41,7 @@ async function boot(disk: string, serialLog: string, log: (line: string) => void
         cmdline: readFileSync(join(dir, 'cmdline'), 'utf8').trim(),
       },
       accel: accel.accel,
+      hostTscKhz: hostTscKhz(),
       cpus: 2,
       memoryMiB: 1024,
       dataDisk: disk,
@@ -47,8 +49,13 @@ async function boot(disk: string, serialLog: string, log: (line: string) => void
     serialLog,
   );
   log(`smoke: booting on qemu (${accel.accel}: ${accel.reason}), serial log ${serialLog}`);
-  const ready = await vm.waitFor(READY, 'BERTH-READY', READY_DEADLINE_MS);
-  return { vm, readyMs: performance.now() - vm.startedAt, guestUptime: Number(ready[1]), accel };
+  try {
+    const ready = await vm.waitFor(READY, 'BERTH-READY', READY_DEADLINE_MS);
+    return { vm, readyMs: performance.now() - vm.startedAt, guestUptime: Number(ready[1]), accel };
+  } catch (error) {
+    vm.kill();
+    throw error;
+  }
 }
 
 /**

@@ -25,8 +25,8 @@ const cases: [file: string, specifier: string, allowed: boolean][] = [
   ['core/devices/blk/blk.ts', '../../vmm/memory.ts', false],
   ['core/devices/blk/blk.ts', '../../backends/qemu/qemu-vm.ts', false],
   ['core/devices/blk/blk.ts', '../queue/queue.ts', true],
-  ['core/vmm/machine.ts', '../../native/kvm/build/Release/berth_kvm.node', false],
-  ['core/native.ts', '../native/kvm/build/Release/berth_kvm.node', true],
+  ['core/vmm/machine.ts', '../../native/kvm/build/Release/berth_native.node', false],
+  ['core/native.ts', '../native/kvm/build/Release/berth_native.node', true],
   ['electron/main.ts', '../core/supervisor/vm.ts', true],
   ['electron/main.ts', 'electron', true],
 ];

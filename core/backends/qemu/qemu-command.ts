@@ -21,6 +21,25 @@ export interface QemuVmConfig {
    * escapes work too, for a terminal attached directly) or a log file only.
    */
   serial: { kind: 'stdio'; mux?: boolean } | { kind: 'file'; path: string };
+  /**
+   * The host's TSC rate in kHz (host-tsc.ts). Under TCG it goes on the kernel command line so
+   * the guest cannot hang in early TSC calibration; without it TCG uses the q35 machine.
+   */
+  hostTscKhz?: number | null;
+}
+
+/** The machine and the kernel arguments the accelerator needs (see host-tsc.ts for why). */
+function machineFor(config: QemuVmConfig): { machine: string; kernelArgs: string[] } {
+  // microvm: no firmware and no legacy devices; pcie=on adds a PCIe host bridge (ECAM) for
+  // virtio-pci, which our own devices use later.
+  const microvm = 'microvm,x-option-roms=off,isa-serial=on,rtc=on,pcie=on';
+  if (config.accel === 'kvm') return { machine: microvm, kernelArgs: [] };
+  if (config.hostTscKhz) {
+    // tsc=reliable: the TCG guest's TSC is the host's, steadier than the jiffies watchdog that
+    // would otherwise mark it unstable under host load.
+    return { machine: microvm, kernelArgs: [`tsc_early_khz=${config.hostTscKhz}`, 'tsc=reliable'] };
+  }
+  return { machine: 'q35', kernelArgs: [] };
 }
 
 export function qemuArgs(config: QemuVmConfig): string[] {
@@ -33,14 +52,13 @@ export function qemuArgs(config: QemuVmConfig): string[] {
     serial.kind === 'stdio'
       ? 'stdio,id=serial0,signal=off'
       : `file,id=serial0,path=${escapeOption(serial.path)}`;
+  const { machine, kernelArgs } = machineFor(config);
   return [
     '-nodefaults',
     '-no-user-config',
     '-nographic',
-    // microvm: no firmware, no legacy devices; pcie=on gives a PCIe host bridge (ECAM) for
-    // virtio-pci, which is what our devices use later, and lets the kernel find PCI config space.
     '-M',
-    'microvm,x-option-roms=off,isa-serial=on,rtc=on,pcie=on',
+    machine,
     '-accel',
     accel === 'kvm' ? 'kvm' : 'tcg,thread=multi',
     '-cpu',
@@ -54,7 +72,7 @@ export function qemuArgs(config: QemuVmConfig): string[] {
     '-initrd',
     image.initrd,
     '-append',
-    image.cmdline,
+    [image.cmdline, ...kernelArgs].join(' '),
     '-chardev',
     serialBackend,
     '-serial',

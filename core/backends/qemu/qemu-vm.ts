@@ -2,10 +2,22 @@
 // guest prints is appended to the serial log, and callers wait for lines with a deadline. Every
 // failure carries the serial log's tail, because that is where a guest says what went wrong.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { createWriteStream, existsSync, type WriteStream } from 'node:fs';
 import { qemuArgs, type QemuVmConfig } from './qemu-command.ts';
 
 export const QEMU_BINARY = 'qemu-system-x86_64';
+
+const SETPRIV = '/usr/bin/setpriv';
+
+/**
+ * QEMU must never outlive the process that runs it (a crashed test or supervisor would leave a
+ * VM holding the data disk). util-linux's setpriv sets PR_SET_PDEATHSIG and execs QEMU, so the
+ * pid we hold is QEMU's own.
+ */
+export function withParentDeathSignal(binary: string, args: string[]): [string, string[]] {
+  if (!existsSync(SETPRIV)) return [binary, args];
+  return [SETPRIV, ['--pdeathsig', 'SIGKILL', '--', binary, ...args]];
+}
 
 export class VmError extends Error {
   constructor(
@@ -37,9 +49,8 @@ export class QemuVm {
 
   constructor(config: Omit<QemuVmConfig, 'serial'>, serialLogPath: string, binary = QEMU_BINARY) {
     this.log = createWriteStream(serialLogPath, { flags: 'a', mode: 0o600 });
-    this.child = spawn(binary, qemuArgs({ ...config, serial: { kind: 'stdio' } }), {
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
+    const args = qemuArgs({ ...config, serial: { kind: 'stdio' } });
+    this.child = spawn(...withParentDeathSignal(binary, args), { stdio: ['pipe', 'pipe', 'pipe'] });
     this.child.stdout!.setEncoding('utf8');
     this.child.stdout!.on('data', (text: string) => this.onSerial(text));
     this.child.stderr!.setEncoding('utf8');
