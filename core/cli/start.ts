@@ -54,11 +54,8 @@ export async function start(): Promise<number> {
     console.log(
       'berth: console attached; `poweroff` stops the VM cleanly, Ctrl-A X stops it at once',
     );
-    const child = spawn(
-      QEMU_BINARY,
-      qemuArgs({ ...config, serial: { kind: 'stdio', mux: true } }),
-      { stdio: 'inherit' },
-    );
+    const args = qemuArgs({ ...config, serial: { kind: 'stdio', mux: true } });
+    const child = spawn(...withParentDeathSignal(QEMU_BINARY, args), { stdio: 'inherit' });
     return new Promise((resolve) => child.on('exit', (code) => resolve(code ?? 1)));
   }
 
