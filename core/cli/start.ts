@@ -41,7 +41,7 @@ export async function start(): Promise<number> {
     hostTscKhz: hostTscKhz(),
     cpus: 2,
     memoryMiB: 2048,
-    dataDisk: disk.path,
+    disk: { kind: 'qemu', path: disk.path },
   };
   console.log(
     `berth: booting ${manifest.name} (kernel ${manifest.kernel.release}) on qemu, ${accel.accel}: ${accel.reason}`,

@@ -14,8 +14,15 @@ export interface QemuVmConfig {
   accel: AccelChoice['accel'];
   cpus: number;
   memoryMiB: number;
-  /** A raw disk image, seen by the guest as /dev/vda (QEMU's own virtio-blk for now). */
-  dataDisk: string;
+  /**
+   * The data disk, seen by the guest as /dev/vda: a raw file behind QEMU's own virtio-blk, or
+   * our virtio-blk model served over vhost-user on a Unix socket.
+   */
+  disk: { kind: 'qemu'; path: string } | { kind: 'vhost-user'; socket: string };
+  /** Our virtio-vsock model over vhost-user (the guest's CID is in the device's config). */
+  vsock?: { socket: string };
+  /** Our virtio-rng model over vhost-user. */
+  rng?: { socket: string };
   /**
    * The serial console: our stdio (the parent reads and writes it; with `mux`, QEMU's Ctrl-A
    * escapes work too, for a terminal attached directly) or a log file only.
@@ -43,7 +50,7 @@ function machineFor(config: QemuVmConfig): { machine: string; kernelArgs: string
 }
 
 export function qemuArgs(config: QemuVmConfig): string[] {
-  const { image, accel, cpus, memoryMiB, dataDisk, serial } = config;
+  const { image, accel, cpus, memoryMiB, serial } = config;
   if (!Number.isInteger(cpus) || cpus < 1)
     throw new Error(`qemu: cpus must be a positive integer (got ${cpus})`);
   if (!Number.isInteger(memoryMiB) || memoryMiB < 128)
@@ -58,7 +65,11 @@ export function qemuArgs(config: QemuVmConfig): string[] {
     '-no-user-config',
     '-nographic',
     '-M',
-    machine,
+    usesVhostUser(config) ? `${machine},memory-backend=ram` : machine,
+    // vhost-user back-ends map guest RAM themselves: it must be a shareable memfd.
+    ...(usesVhostUser(config)
+      ? ['-object', `memory-backend-memfd,id=ram,size=${memoryMiB}M,share=on`]
+      : []),
     '-accel',
     accel === 'kvm' ? 'kvm' : 'tcg,thread=multi',
     '-cpu',
@@ -77,11 +88,44 @@ export function qemuArgs(config: QemuVmConfig): string[] {
     serialBackend,
     '-serial',
     'chardev:serial0',
-    '-drive',
-    `file=${escapeOption(dataDisk)},if=none,id=data,format=raw,cache=none,aio=threads,discard=unmap`,
-    '-device',
-    'virtio-blk-pci,drive=data',
+    ...diskArgs(config.disk),
+    ...vhostUserArgs('vsock', 'vhost-user-vsock-pci', config.vsock),
+    ...vhostUserArgs('rng', 'vhost-user-rng-pci', config.rng),
     '-no-reboot',
+  ];
+}
+
+function usesVhostUser(config: QemuVmConfig): boolean {
+  return (
+    config.disk.kind === 'vhost-user' || config.vsock !== undefined || config.rng !== undefined
+  );
+}
+
+function diskArgs(disk: QemuVmConfig['disk']): string[] {
+  if (disk.kind === 'qemu') {
+    return [
+      '-drive',
+      `file=${escapeOption(disk.path)},if=none,id=data,format=raw,cache=none,aio=threads,discard=unmap`,
+      '-device',
+      'virtio-blk-pci,drive=data',
+    ];
+  }
+  // num-queues=1: our model serves one queue (QEMU's default would be one per vCPU).
+  return vhostUserArgs('data', 'vhost-user-blk-pci', { socket: disk.socket }, ',num-queues=1');
+}
+
+function vhostUserArgs(
+  id: string,
+  device: string,
+  target: { socket: string } | undefined,
+  extra = '',
+): string[] {
+  if (!target) return [];
+  return [
+    '-chardev',
+    `socket,id=${id},path=${escapeOption(target.socket)}`,
+    '-device',
+    `${device},chardev=${id}${extra}`,
   ];
 }
 

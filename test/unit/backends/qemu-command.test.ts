@@ -10,7 +10,7 @@ const base: QemuVmConfig = {
   accel: 'tcg',
   cpus: 2,
   memoryMiB: 1024,
-  dataDisk: '/data/disk,1.img',
+  disk: { kind: 'qemu', path: '/data/disk,1.img' },
   serial: { kind: 'stdio' },
 };
 
@@ -33,6 +33,26 @@ test('TCG without a TSC rate falls back to q35, KVM uses microvm with the host C
   const kvm = qemuArgs({ ...base, accel: 'kvm' });
   assert.match(option(kvm, '-M')!, /^microvm/);
   assert.equal(option(kvm, '-cpu'), 'host');
+});
+
+test('vhost-user devices share guest RAM through a memfd and connect to their sockets', () => {
+  const args = qemuArgs({
+    ...base,
+    hostTscKhz: 2596122,
+    disk: { kind: 'vhost-user', socket: '/run/blk.sock' },
+    vsock: { socket: '/run/vsock.sock' },
+    rng: { socket: '/run/rng.sock' },
+  });
+  assert.match(option(args, '-M')!, /,memory-backend=ram$/);
+  assert.equal(option(args, '-object'), 'memory-backend-memfd,id=ram,size=1024M,share=on');
+  const devices = args.filter((_, i) => args[i - 1] === '-device');
+  assert.deepEqual(devices, [
+    'vhost-user-blk-pci,chardev=data,num-queues=1',
+    'vhost-user-vsock-pci,chardev=vsock',
+    'vhost-user-rng-pci,chardev=rng',
+  ]);
+  assert.ok(args.includes('socket,id=vsock,path=/run/vsock.sock'));
+  assert.ok(!args.includes('-drive'));
 });
 
 test('paths with commas are escaped and bad sizes are refused', () => {
