@@ -702,7 +702,7 @@ static void install_authorized_key(void)
 /* The one place the SSH-over-vsock command line is defined. */
 static char *const listener_argv[] = {
 	"/usr/libexec/berth/berth-vsockd", "--port", "22",
-	"--ready-fd", STR(READY_FD), "--",
+	"--ready-fd", STR(READY_FD), "--unix-relay", "--",
 	"/usr/sbin/dropbear", "-i", "-s", "-r", HOST_KEY, NULL,
 };
 

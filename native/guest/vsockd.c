@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,12 +32,13 @@
 struct options {
 	unsigned int port;
 	int ready_fd;   /* -1 when not given */
+	int unix_relay; /* give CMD an AF_UNIX socket and relay it to the vsock connection */
 	char **cmd;     /* NULL-terminated, at least one element */
 };
 
 static void usage(FILE *to)
 {
-	fprintf(to, "usage: " PROG " --port N [--ready-fd FD] -- CMD [ARGS...]\n");
+	fprintf(to, "usage: " PROG " --port N [--ready-fd FD] [--unix-relay] -- CMD [ARGS...]\n");
 }
 
 /* Strict decimal parse: digits only (strtoul alone would accept "-1", " 7", "7x"). */
@@ -63,6 +65,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 
 	o->port = 0;
 	o->ready_fd = -1;
+	o->unix_relay = 0;
 	o->cmd = NULL;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -73,6 +76,10 @@ static int parse_args(int argc, char **argv, struct options *o)
 		}
 		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
 			return 1;
+		if (strcmp(a, "--unix-relay") == 0) {
+			o->unix_relay = 1;
+			continue;
+		}
 		if (strcmp(a, "--port") != 0 && strcmp(a, "--ready-fd") != 0) {
 			fprintf(stderr, PROG ": unknown argument '%s'\n", a);
 			return -1;
@@ -204,6 +211,76 @@ static void run_command(int conn, char **cmd)
 	_exit(127);
 }
 
+static int write_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * Copies bytes both ways between the vsock connection and CMD's socket until CMD's side ends.
+ * Some programs look up their peer's address (dropbear in inetd mode calls getnameinfo, which
+ * glibc cannot do for AF_VSOCK); they get an AF_UNIX socket instead, and this relay in between.
+ */
+static void relay(int conn, int local)
+{
+	static char buf[65536];
+	struct pollfd fds[2] = { { .fd = conn, .events = POLLIN }, { .fd = local, .events = POLLIN } };
+
+	for (;;) {
+		if (poll(fds, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return;
+		}
+		for (int i = 0; i < 2; i++) {
+			if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			int to = i == 0 ? local : conn;
+			ssize_t n = read(fds[i].fd, buf, sizeof buf);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n > 0 && write_all(to, buf, (size_t)n) == 0)
+				continue;
+			if (i == 1)
+				return; /* CMD finished (or failed): the session is over */
+			shutdown(local, SHUT_WR); /* the client closed: CMD sees EOF */
+			fds[0].fd = -1;
+		}
+	}
+}
+
+static void run_relayed(int conn, char **cmd)
+{
+	int sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		fprintf(stderr, PROG ": socketpair: %s\n", strerror(errno));
+		_exit(1);
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		fprintf(stderr, PROG ": cannot fork: %s\n", strerror(errno));
+		_exit(1);
+	}
+	if (pid == 0) {
+		close(conn);
+		close(sv[0]);
+		run_command(sv[1], cmd);
+	}
+	close(sv[1]);
+	relay(conn, sv[0]);
+	_exit(0);
+}
+
 static void sleep_ms(long ms)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
@@ -219,7 +296,7 @@ static int accept_error_is_fatal(int err)
 	       err == EOPNOTSUPP || err == EFAULT;
 }
 
-static void accept_loop(int lfd, char **cmd)
+static void accept_loop(int lfd, char **cmd, int unix_relay)
 {
 	for (;;) {
 		int conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
@@ -236,8 +313,11 @@ static void accept_loop(int lfd, char **cmd)
 			continue;
 		}
 		pid_t pid = fork();
-		if (pid == 0)
+		if (pid == 0) {
+			if (unix_relay)
+				run_relayed(conn, cmd);
 			run_command(conn, cmd);
+		}
 		if (pid < 0)
 			fprintf(stderr, PROG ": cannot fork: %s\n", strerror(errno));
 		close(conn); /* the child owns the connection now */
@@ -272,6 +352,6 @@ int main(int argc, char **argv)
 		signal_ready(o.ready_fd);
 
 	auto_reap_children();
-	accept_loop(lfd, o.cmd);
+	accept_loop(lfd, o.cmd, o.unix_relay);
 	return 1;
 }

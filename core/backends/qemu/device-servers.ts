@@ -1,0 +1,105 @@
+// The qemu backend's device processes: one vhost-user server per device model (ours, in
+// TypeScript), started before QEMU and stopped after it. Each dies with its parent (setpriv
+// pdeathsig) and reports whether it became ready within a deadline.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { projectRoot } from '../../paths.ts';
+import { withParentDeathSignal } from './qemu-vm.ts';
+
+const SERVER_MAIN = join(projectRoot, 'core/devices/vhost-user/main.ts');
+
+export type DeviceServerSpec =
+  | { device: 'blk'; socket: string; disk: string; readOnly?: boolean; serial?: string }
+  | { device: 'rng'; socket: string }
+  | { device: 'vsock'; socket: string; guestCid: number; uds: string };
+
+function serverArgs(spec: DeviceServerSpec): string[] {
+  const args = ['--device', spec.device, '--socket', spec.socket];
+  if (spec.device === 'blk') {
+    args.push('--disk', spec.disk);
+    if (spec.readOnly) args.push('--read-only');
+    if (spec.serial) args.push('--serial', spec.serial);
+  } else if (spec.device === 'vsock') {
+    args.push('--guest-cid', String(spec.guestCid), '--uds', spec.uds);
+  }
+  return args;
+}
+
+export class DeviceServer {
+  private readonly child: ChildProcess;
+  private log = '';
+  readonly exited: Promise<number | null>;
+
+  private constructor(
+    readonly spec: DeviceServerSpec,
+    onLog: (line: string) => void,
+  ) {
+    const [cmd, args] = withParentDeathSignal(process.execPath, [
+      '--import',
+      'tsx',
+      SERVER_MAIN,
+      ...serverArgs(spec),
+    ]);
+    this.child = spawn(cmd, args, { cwd: projectRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    for (const stream of [this.child.stdout!, this.child.stderr!]) {
+      stream.setEncoding('utf8');
+      stream.on('data', (text: string) => {
+        this.log = (this.log + text).slice(-16384);
+        for (const line of text.split('\n').filter(Boolean)) onLog(`[${spec.device}] ${line}`);
+      });
+    }
+    this.exited = new Promise((resolve) => this.child.on('exit', (code) => resolve(code)));
+  }
+
+  /** Starts a device server and waits until it listens (or fails, with its output). */
+  static async start(
+    spec: DeviceServerSpec,
+    onLog: (line: string) => void = () => {},
+    timeoutMs = 30_000,
+  ) {
+    const server = new DeviceServer(spec, onLog);
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        server.kill();
+        reject(
+          new Error(
+            `the ${spec.device} device server did not start within ${timeoutMs / 1000} s:\n${server.log}`,
+          ),
+        );
+      }, timeoutMs);
+      const check = () => {
+        if (server.log.includes(' ready on ')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      };
+      server.child.stdout!.on('data', check);
+      void server.exited.then((code) => {
+        clearTimeout(timer);
+        reject(new Error(`the ${spec.device} device server exited (code ${code}):\n${server.log}`));
+      });
+    });
+    return server;
+  }
+
+  get output(): string {
+    return this.log;
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  /** Asks the server to stop and waits for it (SIGKILL after a deadline). */
+  async stop(timeoutMs = 5000): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.kill(), timeoutMs);
+    await this.exited;
+    clearTimeout(timer);
+  }
+
+  kill(): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+  }
+}
