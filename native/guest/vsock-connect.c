@@ -7,6 +7,7 @@
  * is shut down (so the peer sees EOF) and the copy from the connection goes on until it ends.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdio.h>
@@ -58,33 +59,58 @@ int main(int argc, char **argv)
 		fprintf(stderr, "berth-vsock-connect: connect %u:%u: %s\n", cid, port, strerror(errno));
 		return 1;
 	}
-	static char buf[65536];
-	struct pollfd fds[2] = { { .fd = 0, .events = POLLIN }, { .fd = s, .events = POLLIN } };
+	/*
+	 * Both directions run independently: the socket is non-blocking and stdin is read only when
+	 * the previous chunk has gone out. A blocking write would stop us reading the connection,
+	 * and a peer that echoes (waiting for us to read before it reads more) would deadlock.
+	 */
+	if (fcntl(s, F_SETFL, fcntl(s, F_GETFL) | O_NONBLOCK) < 0)
+		return 1;
+	static char out[65536], in[65536];
+	size_t out_len = 0, out_off = 0;
 	int in_open = 1, sock_open = 1;
 	while (sock_open) {
-		fds[0].fd = in_open ? 0 : -1;
+		struct pollfd fds[2] = {
+			{ .fd = (in_open && out_len == 0) ? 0 : -1, .events = POLLIN },
+			{ .fd = s, .events = POLLIN | (out_len ? POLLOUT : 0) },
+		};
 		if (poll(fds, 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			return 1;
 		}
-		if (in_open && (fds[0].revents & (POLLIN | POLLHUP | POLLERR))) {
-			ssize_t n = read(0, buf, sizeof buf);
+		if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+			ssize_t n = read(0, out, sizeof out);
 			if (n > 0) {
-				if (write_all(s, buf, (size_t)n))
-					return 1;
+				out_len = (size_t)n;
+				out_off = 0;
 			} else if (n == 0 || errno != EINTR) {
 				in_open = 0;
 				shutdown(s, SHUT_WR);
 			}
 		}
-		if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) {
-			ssize_t n = read(s, buf, sizeof buf);
+		if (out_len && (fds[1].revents & (POLLOUT | POLLERR))) {
+			ssize_t n = write(s, out + out_off, out_len);
 			if (n > 0) {
-				if (write_all(1, buf, (size_t)n))
+				out_off += (size_t)n;
+				out_len -= (size_t)n;
+				if (out_len == 0 && !in_open)
+					shutdown(s, SHUT_WR);
+			} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+				fprintf(stderr, "berth-vsock-connect: write: %s\n", strerror(errno));
+				return 1;
+			}
+		}
+		if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+			ssize_t n = read(s, in, sizeof in);
+			if (n > 0) {
+				if (write_all(1, in, (size_t)n))
 					return 1;
-			} else if (n == 0 || errno != EINTR) {
+			} else if (n == 0) {
 				sock_open = 0;
+			} else if (errno != EAGAIN && errno != EINTR) {
+				fprintf(stderr, "berth-vsock-connect: read: %s\n", strerror(errno));
+				return 1;
 			}
 		}
 	}

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { projectRoot } from '../../paths.ts';
 import { withParentDeathSignal } from './qemu-vm.ts';
 
+const STATS_PREFIX = 'vhost-user: stats ';
 const SERVER_MAIN = join(projectRoot, 'core/devices/vhost-user/main.ts');
 
 export type DeviceServerSpec =
@@ -28,6 +29,7 @@ function serverArgs(spec: DeviceServerSpec): string[] {
 export class DeviceServer {
   private readonly child: ChildProcess;
   private log = '';
+  private readonly statsReports: string[] = [];
   readonly exited: Promise<number | null>;
 
   private constructor(
@@ -43,9 +45,16 @@ export class DeviceServer {
     this.child = spawn(cmd, args, { cwd: projectRoot, stdio: ['ignore', 'pipe', 'pipe'] });
     for (const stream of [this.child.stdout!, this.child.stderr!]) {
       stream.setEncoding('utf8');
+      let partial = '';
       stream.on('data', (text: string) => {
         this.log = (this.log + text).slice(-16384);
-        for (const line of text.split('\n').filter(Boolean)) onLog(`[${spec.device}] ${line}`);
+        const lines = (partial + text).split('\n');
+        partial = lines.pop()!;
+        for (const line of lines.filter(Boolean)) {
+          if (line.startsWith(STATS_PREFIX))
+            this.statsReports.push(line.slice(STATS_PREFIX.length));
+          else onLog(`[${spec.device}] ${line}`);
+        }
       });
     }
     this.exited = new Promise((resolve) => this.child.on('exit', (code) => resolve(code)));
@@ -86,8 +95,26 @@ export class DeviceServer {
     return this.log;
   }
 
+  /** null while running. */
+  get exitCode(): number | null {
+    return this.child.exitCode ?? (this.child.signalCode ? -1 : null);
+  }
+
   get pid(): number | undefined {
     return this.child.pid;
+  }
+
+  /** The device's counters (the server prints them on SIGUSR2). */
+  async stats(timeoutMs = 5000): Promise<Record<string, unknown>> {
+    const before = this.statsReports.length;
+    this.child.kill('SIGUSR2');
+    const deadline = Date.now() + timeoutMs;
+    while (this.statsReports.length === before) {
+      if (Date.now() > deadline)
+        throw new Error(`the ${this.spec.device} device server did not report its stats`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    return JSON.parse(this.statsReports[this.statsReports.length - 1]!) as Record<string, unknown>;
   }
 
   /** Asks the server to stop and waits for it (SIGKILL after a deadline). */

@@ -31,7 +31,7 @@ const { values } = parseArgs({
 
 if (!values.socket) fail('--socket PATH is required');
 const log = (line: string) => console.error(line);
-let device: VirtioDevice & { close?: () => void | Promise<void> };
+let device: VirtioDevice & { close?: () => void | Promise<void>; stats?: () => object };
 let vhostQueues: number | undefined;
 switch (values.device) {
   case 'blk':
@@ -72,4 +72,8 @@ const shutdown = () => {
   void Promise.resolve(device.close?.()).finally(() => process.exit(0));
 };
 process.on('SIGTERM', shutdown);
+// SIGUSR2: one line of the device's counters on stdout (tests check that no state is left).
+process.on('SIGUSR2', () =>
+  console.log(`vhost-user: stats ${JSON.stringify(device.stats?.() ?? {})}`),
+);
 process.on('SIGINT', shutdown);
