@@ -21,7 +21,8 @@ import {
   Request,
   VHOST_USER_VERSION,
 } from '../../core/devices/vhost-user/protocol.ts';
-import { GuestRam, VirtqDriver } from './virtq-driver.ts';
+import type { VirtqDriver } from './virtq-driver.ts';
+import { GuestRam } from './virtq-driver.ts';
 
 /** Where "QEMU" pretends guest RAM sits in its own address space (any value works). */
 const USER_BASE = 0x7f00_0000_0000n;
