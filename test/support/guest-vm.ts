@@ -17,6 +17,7 @@ export const POWEROFF_DEADLINE_MS = 30_000;
 
 export interface BootOptions {
   disk: QemuVmConfig['disk'];
+  extraDisks?: QemuVmConfig['extraDisks'];
   vsock?: QemuVmConfig['vsock'];
   rng?: QemuVmConfig['rng'];
   serialLog: string;
@@ -49,6 +50,7 @@ export async function bootImage(options: BootOptions): Promise<BootedVm> {
       cpus: options.cpus ?? 2,
       memoryMiB: options.memoryMiB ?? 1024,
       disk: options.disk,
+      ...(options.extraDisks ? { extraDisks: options.extraDisks } : {}),
       ...(options.vsock ? { vsock: options.vsock } : {}),
       ...(options.rng ? { rng: options.rng } : {}),
     },

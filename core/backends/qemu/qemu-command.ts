@@ -9,6 +9,10 @@ export interface QemuImage {
   cmdline: string;
 }
 
+/** A raw file behind QEMU's own virtio-blk, or our virtio-blk served over vhost-user. */
+export type DiskConfig =
+  { kind: 'qemu'; path: string; serial?: string } | { kind: 'vhost-user'; socket: string };
+
 export interface QemuVmConfig {
   image: QemuImage;
   accel: AccelChoice['accel'];
@@ -18,7 +22,9 @@ export interface QemuVmConfig {
    * The data disk, seen by the guest as /dev/vda: a raw file behind QEMU's own virtio-blk, or
    * our virtio-blk model served over vhost-user on a Unix socket.
    */
-  disk: { kind: 'qemu'; path: string } | { kind: 'vhost-user'; socket: string };
+  disk: DiskConfig;
+  /** More disks after the data disk (vdb, vdc, ...): the device benchmark's peer uses this. */
+  extraDisks?: DiskConfig[];
   /** Our virtio-vsock model over vhost-user (the guest's CID is in the device's config). */
   vsock?: { socket: string };
   /** Our virtio-rng model over vhost-user. */
@@ -88,7 +94,8 @@ export function qemuArgs(config: QemuVmConfig): string[] {
     serialBackend,
     '-serial',
     'chardev:serial0',
-    ...diskArgs(config.disk),
+    ...diskArgs(config.disk, 'data'),
+    ...(config.extraDisks ?? []).flatMap((disk, i) => diskArgs(disk, `disk${i + 1}`)),
     ...vhostUserArgs('vsock', 'vhost-user-vsock-pci', config.vsock),
     ...vhostUserArgs('rng', 'vhost-user-rng-pci', config.rng),
     '-no-reboot',
@@ -96,22 +103,28 @@ export function qemuArgs(config: QemuVmConfig): string[] {
 }
 
 function usesVhostUser(config: QemuVmConfig): boolean {
+  const disks = [config.disk, ...(config.extraDisks ?? [])];
   return (
-    config.disk.kind === 'vhost-user' || config.vsock !== undefined || config.rng !== undefined
+    disks.some((d) => d.kind === 'vhost-user') ||
+    config.vsock !== undefined ||
+    config.rng !== undefined
   );
 }
 
-function diskArgs(disk: QemuVmConfig['disk']): string[] {
+function diskArgs(disk: DiskConfig, id: string): string[] {
   if (disk.kind === 'qemu') {
+    // cache=writeback with flushes honoured: the same contract as our virtio-blk (page cache,
+    // fdatasync on FLUSH), so the two are compared like for like.
+    const serial = disk.serial ? `,serial=${escapeOption(disk.serial)}` : '';
     return [
       '-drive',
-      `file=${escapeOption(disk.path)},if=none,id=data,format=raw,cache=none,aio=threads,discard=unmap`,
+      `file=${escapeOption(disk.path)},if=none,id=${id},format=raw,cache=writeback,aio=threads,discard=unmap`,
       '-device',
-      'virtio-blk-pci,drive=data',
+      `virtio-blk-pci,drive=${id}${serial}`,
     ];
   }
   // num-queues=1: our model serves one queue (QEMU's default would be one per vCPU).
-  return vhostUserArgs('data', 'vhost-user-blk-pci', { socket: disk.socket }, ',num-queues=1');
+  return vhostUserArgs(id, 'vhost-user-blk-pci', { socket: disk.socket }, ',num-queues=1');
 }
 
 function vhostUserArgs(

@@ -74,8 +74,17 @@ export class QemuVm {
     return this.dropped + this.serial.length;
   }
 
+  private readonly serialListeners = new Set<(text: string) => void>();
+
+  /** Everything the guest prints from now on (for an attached console). */
+  subscribeSerial(listener: (text: string) => void): () => void {
+    this.serialListeners.add(listener);
+    return () => this.serialListeners.delete(listener);
+  }
+
   private onSerial(text: string): void {
     this.log.write(text);
+    for (const listener of this.serialListeners) listener(text);
     this.serial += text;
     if (this.serial.length > MAX_SERIAL_BUFFER) {
       const cut = this.serial.length - MAX_SERIAL_BUFFER / 2;

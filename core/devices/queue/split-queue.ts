@@ -11,6 +11,7 @@
 //    consumed) sets `broken`: from then on pop() returns null, addUsed() does nothing, and the
 //    device should set DEVICE_NEEDS_RESET.
 import type { GuestMemory } from '../guest-memory.ts';
+import { fullBarrier } from './memory-barrier.ts';
 import {
   walkChain,
   type ChainLimits,
@@ -168,6 +169,25 @@ export class SplitQueue {
     this.signalledValid = false;
   }
 
+  /** The ring as both sides see it, for diagnosing a stalled queue. */
+  debugState(): Record<string, number | boolean | string | null> {
+    const ok = this.brokenReason === null && this.size > 0;
+    return {
+      size: this.size,
+      broken: this.brokenReason,
+      nextAvail: this.availNext,
+      availIdx: ok ? this.avail.getUint16(2, true) : null,
+      availFlags: ok ? this.avail.getUint16(0, true) : null,
+      usedEvent: ok && this.eventIdx ? this.avail.getUint16(this.usedEventOffset, true) : null,
+      nextUsed: this.usedNext,
+      usedIdx: ok ? this.used.getUint16(2, true) : null,
+      availEvent: ok && this.eventIdx ? this.used.getUint16(this.availEventOffset, true) : null,
+      notificationsOn: this.notificationsOn,
+      inflight: this.inflightCount,
+      lastSignalled: this.signalledUsed,
+    };
+  }
+
   /** How many heads were popped and not yet given back with addUsed. */
   get inflightCount(): number {
     let n = 0;
@@ -195,6 +215,8 @@ export class SplitQueue {
     this.availNext = (this.availNext + 1) & 0xffff;
     if (this.eventIdx && this.notificationsOn) {
       this.used.setUint16(this.availEventOffset, this.availNext, true);
+      // The next pop reads avail idx: the driver must see avail_event first (memory-barrier.ts).
+      fullBarrier();
     }
     if (head < this.size) this.inflight[head]!++;
     else this.inflightBadHeads.set(head, (this.inflightBadHeads.get(head) ?? 0) + 1);
@@ -243,6 +265,8 @@ export class SplitQueue {
     this.signalledValid = true;
     if (!valid) return true;
     if (newIdx === oldIdx) return false;
+    // used idx (written by addUsed) must be visible before we read the driver's suppression.
+    fullBarrier();
     if (this.eventIdx) {
       return vringNeedEvent(this.avail.getUint16(this.usedEventOffset, true), newIdx, oldIdx);
     }
@@ -269,6 +293,8 @@ export class SplitQueue {
     this.notificationsOn = true;
     if (this.eventIdx) this.used.setUint16(this.availEventOffset, this.availNext, true);
     else this.used.setUint16(0, 0, true);
+    // The driver must see the re-enabled notification before we look at avail idx again.
+    fullBarrier();
     return this.avail.getUint16(2, true) !== this.availNext;
   }
 }

@@ -73,7 +73,8 @@ const shutdown = () => {
 };
 process.on('SIGTERM', shutdown);
 // SIGUSR2: one line of the device's counters on stdout (tests check that no state is left).
-process.on('SIGUSR2', () =>
-  console.log(`vhost-user: stats ${JSON.stringify(device.stats?.() ?? {})}`),
-);
+process.on('SIGUSR2', () => {
+  const stats = { ...(device.stats?.() ?? {}), vhost: server.session?.debugState() ?? null };
+  console.log(`vhost-user: stats ${JSON.stringify(stats)}`);
+});
 process.on('SIGINT', shutdown);

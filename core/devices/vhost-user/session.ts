@@ -83,6 +83,21 @@ export class VhostUserSession {
     this.vrings = Array.from({ length: options.vhostQueues }, () => new Vring());
   }
 
+  /** Where each ring stands (SIGUSR2 in the server process prints it). */
+  debugState(): object {
+    return {
+      active: this.active,
+      failed: this.failed,
+      rings: this.vrings.map((v) => ({
+        enabled: v.enabled,
+        started: v.started,
+        kickFd: v.kickFd,
+        callFd: v.callFd,
+        queue: v.queue?.debugState() ?? null,
+      })),
+    };
+  }
+
   get isActive(): boolean {
     return this.active;
   }

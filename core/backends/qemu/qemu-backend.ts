@@ -1,0 +1,105 @@
+// The qemu backend: QEMU runs the machine, and the devices are ours. It starts one vhost-user
+// server per device model (virtio-blk on the data disk, virtio-vsock, virtio-rng), then QEMU with
+// guest RAM in a shared memfd; on stop it powers the guest off (or kills QEMU after a deadline)
+// and stops the device servers. Sockets live in the data directory's run/ (0600 in 0700).
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { chooseAccel, type AccelChoice } from '../accel-probe.ts';
+import { DeviceServer } from './device-servers.ts';
+import { hostTscKhz } from './host-tsc.ts';
+import { QemuVm } from './qemu-vm.ts';
+
+/** The guest's vsock context ID; the host is always 2. */
+export const GUEST_CID = 3;
+
+export interface QemuBackendOptions {
+  imageDir: string;
+  dataDisk: string;
+  runDir: string;
+  serialLog: string;
+  cpus: number;
+  memoryMiB: number;
+  kernelArgs?: string[];
+  log?: (line: string) => void;
+}
+
+export interface QemuBackendPaths {
+  /** Host side of guest vsock ports (hybrid vsock: CONNECT <port>). */
+  vsock: string;
+}
+
+export class QemuBackend {
+  readonly accel: AccelChoice = chooseAccel();
+  readonly paths: QemuBackendPaths;
+  private servers: DeviceServer[] = [];
+  private vmInstance: QemuVm | null = null;
+
+  constructor(private readonly options: QemuBackendOptions) {
+    this.paths = { vsock: join(options.runDir, 'vsock.sock') };
+  }
+
+  get vm(): QemuVm | null {
+    return this.vmInstance;
+  }
+
+  /** Starts the device servers and QEMU; resolves once QEMU runs (not when the guest is ready). */
+  async start(): Promise<QemuVm> {
+    const { runDir, log = () => {} } = this.options;
+    mkdirSync(runDir, { recursive: true, mode: 0o700 });
+    const sockets = {
+      blk: join(runDir, 'vhost-blk.sock'),
+      vsock: join(runDir, 'vhost-vsock.sock'),
+      rng: join(runDir, 'vhost-rng.sock'),
+    };
+    try {
+      this.servers = await Promise.all([
+        DeviceServer.start(
+          { device: 'blk', socket: sockets.blk, disk: this.options.dataDisk, serial: 'berth-data' },
+          log,
+        ),
+        DeviceServer.start(
+          { device: 'vsock', socket: sockets.vsock, guestCid: GUEST_CID, uds: this.paths.vsock },
+          log,
+        ),
+        DeviceServer.start({ device: 'rng', socket: sockets.rng }, log),
+      ]);
+    } catch (error) {
+      await this.stopServers();
+      throw error;
+    }
+    const { imageDir } = this.options;
+    const cmdline = [
+      readFileSync(join(imageDir, 'cmdline'), 'utf8').trim(),
+      ...(this.options.kernelArgs ?? []),
+    ];
+    this.vmInstance = new QemuVm(
+      {
+        image: {
+          kernel: join(imageDir, 'vmlinuz'),
+          initrd: join(imageDir, 'initrd.img'),
+          cmdline: cmdline.join(' '),
+        },
+        accel: this.accel.accel,
+        hostTscKhz: hostTscKhz(),
+        cpus: this.options.cpus,
+        memoryMiB: this.options.memoryMiB,
+        disk: { kind: 'vhost-user', socket: sockets.blk },
+        vsock: { socket: sockets.vsock },
+        rng: { socket: sockets.rng },
+      },
+      this.options.serialLog,
+    );
+    return this.vmInstance;
+  }
+
+  /** Kills QEMU at once and stops the device servers (a clean stop powers the guest off first). */
+  async kill(): Promise<void> {
+    this.vmInstance?.kill();
+    await this.stopServers();
+  }
+
+  async stopServers(): Promise<void> {
+    await Promise.all(this.servers.map((s) => s.stop()));
+    this.servers = [];
+  }
+}
