@@ -438,20 +438,23 @@ describe('virtio-blk: reads and writes', () => {
 
 describe('virtio-blk: flush, discard, write zeroes, get id', () => {
   test('flush calls fdatasync before it completes', () => {
-    const order: string[] = [];
+    // The used idx the driver could see when fdatasync ran: the flush must not be visible yet.
+    const usedIdxAtSync: number[] = [];
     const spy = spyOps({
       fdatasync: (fd) => {
-        order.push('fdatasync');
+        usedIdxAtSync.push(h.driver.usedIdx);
         nodeDiskFileOps.fdatasync(fd);
       },
     });
-    const h = harness({ ops: spy.ops });
+    const h: ReturnType<typeof harness> = harness({ ops: spy.ops });
     h.write(0, [pattern(512, 1)]);
     assert.equal(spy.count('fdatasync'), 0);
     const chain = h.driver.submit({ readable: [header(VIRTIO_BLK_T_FLUSH)], writable: [1] });
     assert.equal(h.driver.usedIdx, 1);
     h.device.notify(0);
     assert.equal(spy.count('fdatasync'), 1);
+    assert.deepEqual(usedIdxAtSync, [1], 'fdatasync ran before the flush was published as used');
+    assert.equal(h.driver.usedIdx, 2);
     const [used] = h.driver.takeUsed();
     assert.deepEqual(used, { id: chain.head, len: 1 });
     assert.equal(h.statusOf(chain), VIRTIO_BLK_S_OK);
