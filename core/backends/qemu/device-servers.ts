@@ -42,7 +42,13 @@ export class DeviceServer {
       SERVER_MAIN,
       ...serverArgs(spec),
     ]);
-    this.child = spawn(cmd, args, { cwd: projectRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Own process group: a Ctrl-C at the terminal must not stop a device under a running guest;
+    // only its owner does (stop()), and pdeathsig covers the owner dying.
+    this.child = spawn(cmd, args, {
+      cwd: projectRoot,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
     for (const stream of [this.child.stdout!, this.child.stderr!]) {
       stream.setEncoding('utf8');
       let partial = '';

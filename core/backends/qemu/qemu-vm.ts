@@ -50,7 +50,12 @@ export class QemuVm {
   constructor(config: Omit<QemuVmConfig, 'serial'>, serialLogPath: string, binary = QEMU_BINARY) {
     this.log = createWriteStream(serialLogPath, { flags: 'a', mode: 0o600 });
     const args = qemuArgs({ ...config, serial: { kind: 'stdio' } });
-    this.child = spawn(...withParentDeathSignal(binary, args), { stdio: ['pipe', 'pipe', 'pipe'] });
+    // Own process group: a terminal's Ctrl-C reaches us, and we power the guest off cleanly;
+    // it must not kill QEMU under the guest. pdeathsig still ends QEMU if we die.
+    this.child = spawn(...withParentDeathSignal(binary, args), {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      detached: true,
+    });
     this.child.stdout!.setEncoding('utf8');
     this.child.stdout!.on('data', (text: string) => this.onSerial(text));
     this.child.stderr!.setEncoding('utf8');

@@ -77,4 +77,5 @@ process.on('SIGUSR2', () => {
   const stats = { ...(device.stats?.() ?? {}), vhost: server.session?.debugState() ?? null };
   console.log(`vhost-user: stats ${JSON.stringify(stats)}`);
 });
-process.on('SIGINT', shutdown);
+// SIGINT (a terminal's Ctrl-C) is for the owner to handle: the guest may still be syncing.
+process.on('SIGINT', () => {});
