@@ -125,6 +125,12 @@ export class VhostUserSession {
     return null;
   }
 
+  /** CONFIG only for a device that has a config space (QEMU warns about it otherwise, e.g. rng). */
+  private offeredProtocolFeatures(): bigint {
+    const withoutConfig = SUPPORTED_PROTOCOL_FEATURES & ~bit(ProtocolFeature.CONFIG);
+    return this.device.config().length > 0 ? SUPPORTED_PROTOCOL_FEATURES : withoutConfig;
+  }
+
   private vring(index: number | bigint): Vring {
     const vring = this.vrings[Number(index)];
     if (!vring)
@@ -151,9 +157,9 @@ export class VhostUserSession {
         return null;
       }
       case Request.GET_PROTOCOL_FEATURES:
-        return encodeReply(request, u64Payload(SUPPORTED_PROTOCOL_FEATURES));
+        return encodeReply(request, u64Payload(this.offeredProtocolFeatures()));
       case Request.SET_PROTOCOL_FEATURES:
-        this.protocolFeatures = readU64(message) & SUPPORTED_PROTOCOL_FEATURES;
+        this.protocolFeatures = readU64(message) & this.offeredProtocolFeatures();
         return null;
       case Request.GET_QUEUE_NUM:
         return encodeReply(request, u64Payload(BigInt(this.vrings.length)));
