@@ -81,8 +81,19 @@ try {
     kernelArgs: [authorizedKeyArgument(key)],
   });
   const ssh = await GuestSsh.connect(uds, key);
-  const guest = async (command: string) => {
-    const r = await ssh.exec(command);
+  const guest = async (command: string, timeoutMs = 120_000) => {
+    const deadline = new Promise<never>((_, reject) =>
+      setTimeout(
+        () =>
+          reject(
+            new Error(
+              `\`${command}\` did not finish within ${timeoutMs / 1000} s\n${vm.serialTail(20)}`,
+            ),
+          ),
+        timeoutMs,
+      ).unref(),
+    );
+    const r = await Promise.race([ssh.exec(command), deadline]);
     if (r.code !== 0)
       throw new Error(`\`${command}\` failed (${r.code}): ${r.stderr}\n${vm.serialTail(20)}`);
     return r.stdout.toString();
