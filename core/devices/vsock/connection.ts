@@ -23,7 +23,6 @@
 // then wait (bounded) for the guest's RST. Errors, timeouts and protocol violations -> RST. An
 // RST either way ends it, and the muxer forgets the connection at once.
 import type { Socket } from 'node:net';
-import { trace } from './vsock-device.ts';
 import {
   SHUTDOWN_BOTH,
   SHUTDOWN_RCV,
@@ -294,14 +293,12 @@ export class VsockConnection {
   }
 
   private onHostEnd(): void {
-    trace(`host end ${this.localPort}<->${this.peerPort}`);
     if (this.state === 'closed') return;
     this.hostEof = true;
     if (this.hasRxWork()) this.events.ready(this);
   }
 
   private onHostClose(hadError: boolean): void {
-    trace(`host close ${this.localPort}<->${this.peerPort} hadError=${hadError}`);
     if (this.state === 'closed') return;
     this.hostGone = true;
     this.hostEof = true;
@@ -461,9 +458,6 @@ export class VsockConnection {
    */
   terminate(rst: boolean, reason: string): void {
     if (this.state === 'closed') return;
-    trace(
-      `terminate ${this.localPort}<->${this.peerPort} rst=${rst} reason=${reason} state=${this.state} txCnt=${this.txCnt} peerFwd=${this.peerFwdCnt} peerBuf=${this.peerBufAlloc} rxCnt=${this.rxCnt} fwdCnt=${this.fwdCnt} lastFwdSent=${this.lastFwdCntSent} pending=${this.pendingBytes} guestShut=${this.guestShut} shutSent=${this.shutSent} hostEof=${this.hostEof} hostGone=${this.hostGone} writable=${this.socket.writableLength}`,
-    );
     this.state = 'closed';
     this.disarm();
     this.pending = [];

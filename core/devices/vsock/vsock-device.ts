@@ -27,7 +27,6 @@
 // next turn of the event loop), and a pass over rx fills as many buffers as there are packets;
 // each pass interrupts at most once per queue, when needsInterrupt() says the driver wants it.
 // Host socket events schedule an rx pass with setImmediate, so a burst of them shares one.
-import { appendFileSync } from 'node:fs';
 import type { DescriptorChain, SplitQueue } from '../queue/index.ts';
 import { ChainReader, ChainWriter } from '../queue/index.ts';
 import {
@@ -48,14 +47,7 @@ import {
   VsockOp,
   readHeader,
   writeHeader,
-  opName,
 } from './packet.ts';
-
-// TEMP TRACE
-const TRACE_FILE = process.env.BERTH_VSOCK_TRACE;
-export function trace(line: string): void {
-  if (TRACE_FILE) appendFileSync(TRACE_FILE, `${Date.now() % 100000} ${line}\n`);
-}
 
 export const VSOCK_RX_QUEUE = 0;
 export const VSOCK_TX_QUEUE = 1;
@@ -296,9 +288,6 @@ export class VsockDevice implements VirtioDevice {
       return;
     }
     let payload: Uint8Array | null = EMPTY;
-    trace(
-      `G> ${opName(header.op)} ${header.srcPort}->${header.dstPort} len=${header.len} avail=${reader.remaining} flags=${header.flags} buf=${header.bufAlloc} fwd=${header.fwdCnt} type=${header.type} cids=${header.srcCid}/${header.dstCid} descs=${chain.readable.map((b) => b.length).join('+')}`,
-    );
     if (header.op === VsockOp.rw && header.len > 0) {
       if (header.len > VSOCK_MAX_PAYLOAD || header.len > reader.remaining) {
         payload = null;
@@ -327,7 +316,6 @@ export class VsockDevice implements VirtioDevice {
         this.fillRxChain(queue, result.chain);
       }
       // Out of buffers with packets left: ask for a kick, unless buffers came meanwhile.
-      if (this.muxer.hasRx()) trace(`rx: out of buffers ${JSON.stringify(queue.debugState())}`);
       if (!this.muxer.hasRx() || !queue.enableNotifications()) break;
     }
     this.finish(VSOCK_RX_QUEUE, queue);
@@ -346,9 +334,6 @@ export class VsockDevice implements VirtioDevice {
     let len = 0;
     for (const piece of packet.payload) len += piece.length;
     writeHeader(writer, { ...packet.header, len });
-    trace(
-      `H> ${opName(packet.header.op)} ${packet.header.srcPort}->${packet.header.dstPort} len=${len} room=${room} flags=${packet.header.flags} buf=${packet.header.bufAlloc} fwd=${packet.header.fwdCnt}`,
-    );
     for (const piece of packet.payload) writer.write(piece);
     queue.addUsed(chain.head, writer.written);
   }
