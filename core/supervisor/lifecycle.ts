@@ -58,6 +58,7 @@ export interface LifecycleStatus {
   uptimeMs?: number;
   backend?: string;
   backendReason?: string;
+  vmmPid?: number;
   error?: VmErrorInfo;
   lastStop?: StopRecord;
 }
@@ -131,12 +132,18 @@ export class VmLifecycle {
     return () => this.listeners[event].delete(listener);
   }
 
+  /** The VM while one is owned (running, stopping), e.g. to follow its serial console. */
+  get currentVm(): RunningVm | null {
+    return this.vm;
+  }
+
   status(): LifecycleStatus {
     const status: LifecycleStatus = { state: this.state, since: this.since };
     if (this.state === 'running') status.uptimeMs = this.now() - this.runningSince;
     if (this.vm) {
       status.backend = this.vm.backend;
       status.backendReason = this.vm.backendReason;
+      if (this.vm.pid !== undefined) status.vmmPid = this.vm.pid;
     }
     if (this.error) status.error = { ...this.error };
     if (this.lastStop) status.lastStop = { ...this.lastStop };

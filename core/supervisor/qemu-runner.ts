@@ -63,6 +63,8 @@ export class QemuVmRunner implements VmRunner {
         await exited;
       },
       serialTail: (lines) => vm.serialTail(lines),
+      subscribeSerial: (listener) => vm.subscribeSerial(listener),
+      pid: vm.pid,
       backend: 'qemu',
       backendReason: `${backend.accel.accel}: ${backend.accel.reason}`,
     };

@@ -48,6 +48,10 @@ export interface RunningVm {
   kill(): Promise<void>;
   /** The last `lines` lines of the serial console (and VMM stderr), for error reports. */
   serialTail(lines?: number): string;
+  /** Calls `listener` with serial console output as it arrives; returns the unsubscribe. */
+  subscribeSerial(listener: (text: string) => void): () => void;
+  /** The VMM process's pid (for `berth status` and for tests that kill it). */
+  readonly pid: number | undefined;
   /** Which backend runs it ("kvm", "qemu"), and why that one (e.g. a "slow: ..." notice). */
   readonly backend: string;
   readonly backendReason: string;

@@ -19,6 +19,7 @@ export class FakeVm implements RunningVm {
   killRejects = false;
   serial = ['[    0.000000] Linux version 6.12.0', 'berth-init: /var mounted', 'BERTH-READY'];
   alive = true;
+  readonly pid = 4242;
   private stopRequested = false;
   private resolveExit!: (exit: VmExitInfo) => void;
 
@@ -51,6 +52,10 @@ export class FakeVm implements RunningVm {
     this.alive = false;
     this.runner.alive--;
     this.resolveExit({ code, signal, expected: this.stopRequested });
+  }
+
+  subscribeSerial(): () => void {
+    return () => {};
   }
 
   serialTail(lines = 40): string {

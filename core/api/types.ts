@@ -1,0 +1,140 @@
+// The data every Berth client sees: the VM's status, its settings, events and guest sessions.
+// The CLI, Electron main and the browser bridge all speak these shapes (JSON over the control
+// socket or IPC), so this file has no runtime code and imports only types.
+import type { FieldError, Settings, SettingsField, StorageDriver } from '../settings/schema.ts';
+import type { SettingsCommit, SettingsDiffEntry } from '../settings/commit.ts';
+
+export type { FieldError, Settings, SettingsField, StorageDriver, SettingsCommit };
+export type { SettingsDiffEntry };
+
+export type VmState = 'stopped' | 'starting' | 'running' | 'stopping' | 'error';
+
+export interface VmErrorInfo {
+  message: string;
+  /** "killed by SIGKILL", "exit code 1"; null when the VMM did not exit (it could not start). */
+  exitReason: string | null;
+  serialTail: string;
+}
+
+export interface StopRecord {
+  graceful: boolean;
+  durationMs: number;
+  message?: string;
+}
+
+export interface VmStatus {
+  state: VmState;
+  /** When the current state began, ms since the epoch. */
+  since: number;
+  uptimeMs?: number;
+  /** The backend running the VM ("qemu", "kvm") and why it was chosen. */
+  backend?: string;
+  backendReason?: string;
+  /** The VMM process (QEMU or ours), while one runs. */
+  vmmPid?: number;
+  error?: VmErrorInfo;
+  lastStop?: StopRecord;
+  /** Settings changed since the VM started that take effect only after a restart. */
+  pendingRestart: SettingsField[];
+  dataDirectory: string;
+}
+
+/** What the settings may be on this host, for forms and for messages. */
+export interface SettingsLimits {
+  cpus: { min: number; max: number };
+  memoryMiB: { min: number; max: number; step: number };
+  diskGiB: { min: number; max: number };
+  storageDrivers: readonly StorageDriver[];
+}
+
+export interface SettingsView {
+  revision: number;
+  settings: Settings;
+  limits: SettingsLimits;
+  pendingRestart: SettingsField[];
+  /** What the store found wrong when it opened (a damaged revision it fell back from). */
+  warnings: string[];
+}
+
+export interface SettingsChange {
+  changed: boolean;
+  revision: number;
+  settings: Settings;
+  diff: SettingsDiffEntry[];
+  /** Fields of this change that take effect only after a restart. */
+  restartNeeded: SettingsField[];
+  /** True when the VM was restarted to apply the change (`apply`). */
+  applied: boolean;
+}
+
+export interface ResetResult {
+  /** The settings history, exported before the reset. */
+  backup: string;
+  settings: Settings;
+  revision: number;
+  /** Whether the VM was running before and so was started again. */
+  restarted: boolean;
+}
+
+export interface LogsResult {
+  /** The last lines of logs/serial.log. */
+  text: string;
+  path: string;
+}
+
+export type ChangeSource = 'cli' | 'gui';
+
+export interface PtySize {
+  cols: number;
+  rows: number;
+}
+
+// Events, pushed to subscribers as JSON-RPC notifications named "event.<type>".
+export interface StateEvent {
+  from: VmState;
+  to: VmState;
+  at: number;
+  error?: VmErrorInfo;
+  message?: string;
+}
+
+export interface ProgressEvent {
+  /** The long operation this step belongs to. */
+  operation: 'start' | 'stop' | 'reset';
+  step: string;
+  percent: number;
+}
+
+export interface SerialEvent {
+  text: string;
+}
+
+export interface SettingsEvent {
+  revision: number;
+  settings: Settings;
+  pendingRestart: SettingsField[];
+}
+
+export interface ApiEvents {
+  state: StateEvent;
+  progress: ProgressEvent;
+  serial: SerialEvent;
+  settings: SettingsEvent;
+}
+
+export type ApiEventType = keyof ApiEvents;
+export const API_EVENT_TYPES: readonly ApiEventType[] = ['state', 'progress', 'serial', 'settings'];
+
+// Guest sessions: a shell (with a pty) or a command, bytes as base64 both ways.
+export interface SessionOutput {
+  id: number;
+  stream: 'stdout' | 'stderr';
+  /** base64 */
+  data: string;
+}
+
+export interface SessionExit {
+  id: number;
+  code: number | null;
+  signal: string | null;
+}

@@ -1,0 +1,85 @@
+// One supervisor per data directory: a lock file holding the owner's pid. It is created with
+// link(2), which fails if the file exists, so two supervisors starting at once cannot both win.
+// A lock left by a process that is gone (crash, kill -9) is taken over, since nobody can release
+// it otherwise; a live owner is named in the error so the user knows which process to look at.
+import { linkSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const LOCK_FILE = 'berth.lock';
+
+export class DataDirLockedError extends Error {
+  constructor(
+    readonly home: string,
+    readonly ownerPid: number,
+  ) {
+    super(
+      `another Berth (pid ${ownerPid}) already runs the VM of ${home}; use it (berth status), ` +
+        `or quit it first`,
+    );
+    this.name = 'DataDirLockedError';
+  }
+}
+
+export class DataDirLock {
+  private released = false;
+
+  private constructor(readonly path: string) {}
+
+  /** Takes the lock of `home` (which must exist) for this process, or throws DataDirLockedError. */
+  static acquire(home: string): DataDirLock {
+    const path = join(home, LOCK_FILE);
+    const temp = `${path}.${process.pid}`;
+    writeFileSync(temp, `${process.pid}\n`, { mode: 0o600 });
+    try {
+      for (let attempt = 0; attempt < 5; attempt++) {
+        try {
+          linkSync(temp, path);
+          return new DataDirLock(path);
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+        }
+        const owner = readOwner(path);
+        if (owner !== null && owner !== process.pid && isAlive(owner)) {
+          throw new DataDirLockedError(home, owner);
+        }
+        // Stale (or unreadable, e.g. torn by a crash mid-write): move it aside atomically, so of
+        // two processes taking it over only one removes it, then try again.
+        try {
+          renameSync(path, `${path}.stale.${process.pid}`);
+          unlinkSync(`${path}.stale.${process.pid}`);
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+        }
+      }
+      throw new Error(`cannot take the lock ${path}: it keeps changing; is Berth starting twice?`);
+    } finally {
+      unlinkSync(temp);
+    }
+  }
+
+  /** Releases the lock if this process still holds it. */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    if (readOwner(this.path) === process.pid) unlinkSync(this.path);
+  }
+}
+
+/** The pid in a lock file, or null when there is none or it is not a pid. */
+export function readOwner(path: string): number | null {
+  try {
+    const text = readFileSync(path, 'utf8').trim();
+    return /^\d+$/.test(text) ? Number(text) : null;
+  } catch {
+    return null;
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'; // exists, owned by someone else
+  }
+}

@@ -1,0 +1,64 @@
+// The VmRunner the supervisor gives its lifecycle: at every start it reads the current settings,
+// prepares the data disk (created on first start, grown when the disk setting grew; the guest
+// grows its filesystem at boot) and boots on the backend the start-up probe chose. So a settings
+// change takes effect exactly at the next start, and `pendingRestart` can compare against what
+// the running VM was booted with.
+import { DataDisk, GiB } from '../disk/data-disk.ts';
+import { authorizedKeyArgument, type GuestSshKey } from '../guest/ssh-keys.ts';
+import type { Settings } from '../settings/schema.ts';
+import { QemuVmRunner } from './qemu-runner.ts';
+import type { RunningVm, StartProgress, VmRunner } from './vm-runner.ts';
+
+export interface LaunchContext {
+  imageDir: string;
+  dataDisk: string;
+  runDir: string;
+  serialLog: string;
+  key: GuestSshKey;
+  log?: (line: string) => void;
+}
+
+export class VmLauncher implements VmRunner {
+  /** The settings the running (or last started) VM was booted with. */
+  bootedWith: Settings | null = null;
+
+  constructor(
+    private readonly context: LaunchContext,
+    private readonly settings: () => Settings,
+    /** Seam for tests: how a runner is made for given settings. */
+    private readonly makeRunner: (
+      settings: Settings,
+      context: LaunchContext,
+    ) => VmRunner = qemuRunner,
+  ) {}
+
+  async start(signal: AbortSignal, progress: StartProgress): Promise<RunningVm> {
+    const settings = this.settings();
+    progress('preparing the data disk', 5);
+    prepareDataDisk(this.context.dataDisk, settings.diskGiB);
+    const vm = await this.makeRunner(settings, this.context).start(signal, progress);
+    this.bootedWith = settings;
+    return vm;
+  }
+}
+
+/** Creates the data disk on first start; grows it when the setting grew (never shrinks). */
+export function prepareDataDisk(path: string, sizeGiB: number): void {
+  const disk = new DataDisk(path);
+  const wanted = sizeGiB * GiB;
+  if (!disk.exists()) disk.create(wanted);
+  else if (disk.info().sizeBytes < wanted) disk.grow(wanted);
+}
+
+function qemuRunner(settings: Settings, context: LaunchContext): VmRunner {
+  return new QemuVmRunner({
+    imageDir: context.imageDir,
+    dataDisk: context.dataDisk,
+    runDir: context.runDir,
+    serialLog: context.serialLog,
+    cpus: settings.cpus,
+    memoryMiB: settings.memoryMiB,
+    kernelArgs: [authorizedKeyArgument(context.key)],
+    log: context.log,
+  });
+}
