@@ -2,6 +2,7 @@
 // scripts. Errors say what was wrong and what to do; a failed VM shows the serial log's tail.
 import { ApiError } from '../api/errors.ts';
 import type { VmStatus } from '../api/types.ts';
+import { FIELD_ALIASES } from '../settings/schema.ts';
 
 export class UsageError extends Error {
   constructor(message: string) {
@@ -46,7 +47,7 @@ export function describeStatus(status: VmStatus): string {
   if (status.vmmPid !== undefined) lines.push(`vmm pid:  ${status.vmmPid}`);
   if (status.pendingRestart.length > 0) {
     lines.push(
-      `pending:  ${status.pendingRestart.join(', ')} changed; restart to apply (berth restart)`,
+      `pending:  ${status.pendingRestart.map((f) => FIELD_ALIASES[f]).join(', ')} changed; restart to apply (berth restart)`,
     );
   }
   if (status.lastStop?.message) lines.push(`last stop: ${status.lastStop.message}`);
