@@ -22,6 +22,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <linux/fs.h>
 #include <linux/module.h>
 
 #ifndef MODULE_INIT_COMPRESSED_FILE
@@ -527,6 +529,46 @@ static void mount_var_disk(void)
 	mount_var_tmpfs();
 }
 
+static char *const resize_argv[] = { "/sbin/resize2fs", DATA_DISK, NULL };
+
+static uint64_t le32_at(const unsigned char *p)
+{
+	return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24;
+}
+
+/* The host grows the disk file when the disk setting grows; the filesystem
+ * follows here, online (ext4 grows while mounted), only when the device is
+ * larger than the filesystem, so an ordinary boot pays one superblock read. */
+static void grow_var_if_disk_grew(void)
+{
+	unsigned char sb[1024];
+	uint64_t device_bytes = 0;
+	int fd = open(DATA_DISK, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	ssize_t n = pread_full(fd, sb, sizeof sb, 1024);
+	int sized = ioctl(fd, BLKGETSIZE64, &device_bytes) == 0;
+	close(fd);
+	if (n < (ssize_t)sizeof sb || !sized)
+		return;
+	uint64_t blocks = le32_at(sb + 4);
+	if (le32_at(sb + 96) & 0x80) /* INCOMPAT_64BIT: s_blocks_count_hi */
+		blocks |= le32_at(sb + 0x150) << 32;
+	uint64_t block_size = 1024ULL << le32_at(sb + 24);
+	if (device_bytes < blocks * block_size + (1ULL << 20))
+		return;
+	say("growing /var from %llu to %llu MiB",
+	    (unsigned long long)(blocks * block_size >> 20),
+	    (unsigned long long)(device_bytes >> 20));
+	/* resize2fs must see that the disk is mounted, to grow it online rather
+	 * than offline under the mounted filesystem's feet. */
+	if (symlink("/proc/self/mounts", "/etc/mtab") < 0 && errno != EEXIST)
+		say("cannot link /etc/mtab: %s", strerror(errno));
+	if (run(resize_argv, 1) != 0)
+		say("could not grow /var; it keeps its old size");
+}
+
 static void setup_data_disk(void)
 {
 	if (mkdir("/var", 0755) < 0 && errno != EEXIST)
@@ -539,6 +581,7 @@ static void setup_data_disk(void)
 		switch (probe_disk(DATA_DISK)) {
 		case DISK_EXT4:
 			mount_var_disk();
+			grow_var_if_disk_grew();
 			break;
 		case DISK_BLANK:
 			if (run(mkfs_argv, 0) == 0) {

@@ -38,13 +38,23 @@ test('a file written and synced survives stop and start; stop is graceful', STEP
   assert.equal(await berth.ok(['exec', '--', 'cat', '/var/kept.txt']), 'kept\n');
 });
 
-test('settings set cpus=2 --apply restarts the VM, and nproc prints 2', STEP, async () => {
-  assert.equal(await berth.ok(['exec', '--', 'nproc']), '1\n');
-  const out = await berth.ok(['settings', 'set', 'cpus=2', '--apply']);
-  assert.match(out, /cpus 1 -> 2; the VM was restarted to apply it/);
-  assert.equal(await berth.ok(['exec', '--', 'nproc']), '2\n');
-  assert.deepEqual((await berth.json<VmStatus>(['status'])).pendingRestart, []);
-});
+test(
+  'settings set cpus=2 --apply restarts the VM: nproc prints 2, a grown disk grows /var',
+  STEP,
+  async () => {
+    const varKiB = async () =>
+      Number((await berth.ok(['exec', '--', 'df', '-k', '/var'])).split('\n')[1]!.split(/\s+/)[1]);
+    assert.equal(await berth.ok(['exec', '--', 'nproc']), '1\n');
+    const before = await varKiB();
+    const disk = (await berth.json<SettingsView>(['settings', 'get'])).settings.diskGiB;
+    const out = await berth.ok(['settings', 'set', 'cpus=2', `disk=${disk + 1}`, '--apply']);
+    assert.match(out, /cpus 1 -> 2, disk \d+ -> \d+; the VM was restarted to apply it/);
+    assert.equal(await berth.ok(['exec', '--', 'nproc']), '2\n');
+    const grown = await varKiB();
+    assert.ok(grown - before > 900 * 1024, `/var grew by ~1 GiB: ${before} -> ${grown} KiB`);
+    assert.deepEqual((await berth.json<VmStatus>(['status'])).pendingRestart, []);
+  },
+);
 
 test('a bad value is refused with a message and nothing changes', STEP, async () => {
   const before = await berth.json<SettingsView>(['settings', 'get']);
