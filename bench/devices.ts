@@ -17,32 +17,13 @@ import { connectGuestPort } from '../core/guest/hybrid-vsock.ts';
 import { authorizedKeyArgument, loadOrCreateSshKey } from '../core/guest/ssh-keys.ts';
 import { GuestSsh } from '../core/guest/ssh-session.ts';
 import { bootImage, powerOff } from '../test/support/guest-vm.ts';
+import { emit } from './json-line.ts';
 
 const MiB = 1 << 20;
 const DISK_BYTES = 1024 * MiB;
 const SECONDS_PER_RUN = Number(process.env.BERTH_BENCH_SECONDS ?? 4);
 const VSOCK_BYTES = 128 * MiB;
 const ECHO_ROUNDS = 2000;
-
-interface Line {
-  bench: string;
-  unit: string;
-  berth: number;
-  peer: number | null;
-  ratio: number | null;
-}
-
-function emit(line: Line): void {
-  const round = (v: number | null) => (v === null ? null : Number(v.toPrecision(4)));
-  console.log(
-    JSON.stringify({
-      ...line,
-      berth: round(line.berth),
-      peer: round(line.peer),
-      ratio: round(line.ratio),
-    }),
-  );
-}
 
 function makeDisk(path: string): void {
   const fd = openSync(path, 'w', 0o600);

@@ -91,6 +91,7 @@ export class ApiClient {
     } catch {
       return; // the supervisor only sends JSON; a torn line means the connection is closing
     }
+    if (typeof message !== 'object' || message === null) return; // not a JSON-RPC message
     if ('method' in message) {
       const name = NOTIFICATION_METHOD[message.method];
       if (!name) return;

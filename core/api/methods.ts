@@ -108,9 +108,9 @@ const base64 =
   (maxBytes: number): Check =>
   (value) =>
     typeof value === 'string' &&
-    value.length <= Math.ceil(maxBytes / 3) * 4 &&
+    value.length % 4 === 0 &&
     /^[A-Za-z0-9+/]*={0,2}$/.test(value) &&
-    value.length % 4 === 0
+    (value.length / 4) * 3 - (value.endsWith('==') ? 2 : value.endsWith('=') ? 1 : 0) <= maxBytes
       ? null
       : `must be base64 of at most ${maxBytes} bytes`;
 

@@ -39,7 +39,8 @@ export class DataDirLock {
           if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
         }
         const owner = readOwner(path);
-        if (owner !== null && owner !== process.pid && isAlive(owner)) {
+        // Our own pid means this process already holds it (a second supervisor in-process).
+        if (owner !== null && (owner === process.pid || isAlive(owner))) {
           throw new DataDirLockedError(home, owner);
         }
         // Stale (or unreadable, e.g. torn by a crash mid-write): move it aside atomically, so of

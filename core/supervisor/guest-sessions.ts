@@ -41,14 +41,15 @@ export class GuestSessions {
         `this client already has ${MAX_SESSIONS_PER_CLIENT} sessions open; close one first`,
       );
     }
-    const ssh = await this.ssh();
     let channel: ClientChannel;
     try {
+      const ssh = await this.ssh();
       channel =
         params.command === undefined
           ? await ssh.openShell({ ...DEFAULT_PTY, ...params.pty })
           : await ssh.openExec(params.command, params.pty ? { pty: params.pty } : {});
     } catch (error) {
+      if (error instanceof ApiError) throw error; // e.g. the VM is not running
       throw new ApiError(
         ErrorCode.session,
         `cannot open a ${params.command === undefined ? 'shell' : 'command'} in the VM: ${(error as Error).message}`,

@@ -15,16 +15,19 @@ export function readTail(path: string, lines: number): string {
   try {
     const size = fstatSync(fd).size;
     let start = size;
-    let text = '';
-    // Read backwards a chunk at a time until we have enough newlines (or the whole file).
-    while (start > 0 && countNewlines(text) <= lines) {
+    const chunks: Buffer[] = [];
+    let newlines = 0;
+    // Read backwards a chunk at a time until we have enough newlines (or the whole file), and
+    // decode once at the end so a character split across chunks stays whole.
+    while (start > 0 && newlines <= lines) {
       const length = Math.min(CHUNK, start);
       start -= length;
       const buffer = Buffer.alloc(length);
       readSync(fd, buffer, 0, length, start);
-      text = buffer.toString('utf8') + text;
+      chunks.unshift(buffer);
+      newlines += countNewlines(buffer);
     }
-    const all = text.split('\n');
+    const all = Buffer.concat(chunks).toString('utf8').split('\n');
     if (all.at(-1) === '') all.pop();
     return all.slice(-lines).join('\n');
   } finally {
@@ -32,8 +35,8 @@ export function readTail(path: string, lines: number): string {
   }
 }
 
-function countNewlines(text: string): number {
+function countNewlines(buffer: Buffer): number {
   let count = 0;
-  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) count++;
+  for (let i = buffer.indexOf(0x0a); i >= 0; i = buffer.indexOf(0x0a, i + 1)) count++;
   return count;
 }

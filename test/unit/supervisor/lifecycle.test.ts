@@ -48,6 +48,7 @@ test('start from stopped: starting, then running once the guest is ready', async
     uptimeMs: 500,
     backend: 'fake',
     backendReason: 'a test double',
+    vmmPid: 4242,
   });
   assert.deepEqual(events, ['stopped>starting', 'starting>running']);
 });
