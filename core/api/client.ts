@@ -3,7 +3,13 @@
 import { ApiError } from './errors.ts';
 import type { JsonRpcNotification, JsonRpcResponse } from './jsonrpc.ts';
 import type { ApiMethod, ParamsOf, ResultOf } from './methods.ts';
-import type { ApiEvents, SessionExit, SessionOutput } from './types.ts';
+import type {
+  ApiEvents,
+  SessionExit,
+  SessionOutput,
+  TerminalExit,
+  TerminalOutput,
+} from './types.ts';
 
 /** Moves whole JSON texts; the transport does the framing. */
 export interface ApiTransport {
@@ -17,6 +23,8 @@ export interface ApiTransport {
 export interface ApiNotifications extends ApiEvents {
   'session.output': SessionOutput;
   'session.exit': SessionExit;
+  'terminal.output': TerminalOutput;
+  'terminal.exit': TerminalExit;
 }
 
 type NotificationName = keyof ApiNotifications;
@@ -27,6 +35,8 @@ const NOTIFICATION_METHOD: Record<string, NotificationName> = {
   'event.settings': 'settings',
   'session.output': 'session.output',
   'session.exit': 'session.exit',
+  'terminal.output': 'terminal.output',
+  'terminal.exit': 'terminal.exit',
 };
 
 interface Pending {

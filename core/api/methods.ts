@@ -64,6 +64,14 @@ export interface ApiMethods {
   'session.eof': { params: { id: number }; result: Record<string, never> };
   'session.resize': { params: { id: number } & PtySize; result: Record<string, never> };
   'session.close': { params: { id: number }; result: Record<string, never> };
+  // The host terminal (a shell on this machine, through node-pty): served by the desktop app and
+  // the dashboard only, never by the bare control socket, since it is not about the VM.
+  'terminal.open': { params: PtySize; result: { id: number } };
+  'terminal.write': { params: { id: number; data: string }; result: Record<string, never> };
+  'terminal.resize': { params: { id: number } & PtySize; result: Record<string, never> };
+  'terminal.close': { params: { id: number }; result: Record<string, never> };
+  /** Starts (once) the dashboard in browser mode; the URL carries its access token. */
+  'dashboard.open': { params: Record<string, never>; result: { url: string } };
 }
 
 export type ApiMethod = keyof ApiMethods;
@@ -165,6 +173,11 @@ const PARAMS: { [M in ApiMethod]: Record<string, Check> } = {
   'session.eof': { id: SESSION_ID },
   'session.resize': { id: SESSION_ID, cols: DIMENSION, rows: DIMENSION },
   'session.close': { id: SESSION_ID },
+  'terminal.open': { cols: DIMENSION, rows: DIMENSION },
+  'terminal.write': { id: SESSION_ID, data: base64(MAX_SESSION_WRITE_BYTES) },
+  'terminal.resize': { id: SESSION_ID, cols: DIMENSION, rows: DIMENSION },
+  'terminal.close': { id: SESSION_ID },
+  'dashboard.open': {},
 };
 
 export const API_METHODS = Object.keys(PARAMS) as ApiMethod[];

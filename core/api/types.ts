@@ -133,6 +133,17 @@ export interface SessionOutput {
   data: string;
 }
 
+/** Host terminal output (base64) and exit, as notifications "terminal.output" / "terminal.exit". */
+export interface TerminalOutput {
+  id: number;
+  data: string;
+}
+
+export interface TerminalExit {
+  id: number;
+  code: number | null;
+}
+
 export interface SessionExit {
   id: number;
   code: number | null;

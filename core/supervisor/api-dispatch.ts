@@ -11,7 +11,12 @@ import {
   success,
 } from '../api/jsonrpc.ts';
 import { checkParams, isApiMethod, type ApiMethod, type ParamsOf } from '../api/methods.ts';
-import { API_EVENT_TYPES, type ApiEventType } from '../api/types.ts';
+import {
+  API_EVENT_TYPES,
+  type ApiEventType,
+  type TerminalExit,
+  type TerminalOutput,
+} from '../api/types.ts';
 import { GuestSessions, type SessionSink } from './guest-sessions.ts';
 import type { Supervisor } from './supervisor.ts';
 
@@ -22,16 +27,44 @@ export interface ClientChannelOut {
   onDrain(listener: () => void): void;
 }
 
+/**
+ * What a host adds beside the supervisor: the desktop app and the dashboard serve a host
+ * terminal and can open the dashboard; the bare control socket serves neither.
+ */
+export interface HostCapabilities {
+  /** Host terminals for one client, closed with it. */
+  terminals?: (out: {
+    output: (e: TerminalOutput) => void;
+    exit: (e: TerminalExit) => void;
+  }) => HostTerminalsForClient;
+  dashboard?: () => Promise<{ url: string }>;
+}
+
+export interface HostTerminalsForClient {
+  open(params: ParamsOf<'terminal.open'>): Promise<{ id: number }> | { id: number };
+  write(params: ParamsOf<'terminal.write'>): Record<string, never>;
+  resize(params: ParamsOf<'terminal.resize'>): Record<string, never>;
+  close(params: ParamsOf<'terminal.close'>): Record<string, never>;
+  closeAll(): void;
+}
+
 export class ApiDispatch {
   private readonly unsubscribe: (() => void)[] = [];
   private readonly subscribed = new Set<ApiEventType>();
   private readonly sessions: GuestSessions;
+  private readonly terminals: HostTerminalsForClient | null;
   private closed = false;
 
   constructor(
     private readonly supervisor: Supervisor,
     private readonly out: ClientChannelOut,
+    private readonly host: HostCapabilities = {},
   ) {
+    this.terminals =
+      host.terminals?.({
+        output: (event) => this.notify('terminal.output', event),
+        exit: (event) => this.notify('terminal.exit', event),
+      }) ?? null;
     const sink: SessionSink = {
       output: (event) => this.notify('session.output', event),
       exit: (event) => this.notify('session.exit', event),
@@ -74,6 +107,7 @@ export class ApiDispatch {
     this.closed = true;
     for (const off of this.unsubscribe.splice(0)) off();
     this.sessions.closeAll();
+    this.terminals?.closeAll();
   }
 
   private async call(method: ApiMethod, raw: unknown): Promise<unknown> {
@@ -114,7 +148,24 @@ export class ApiDispatch {
         return this.sessions.resize(checkParams(method, raw));
       case 'session.close':
         return this.sessions.close(checkParams(method, raw));
+      case 'terminal.open':
+        return this.hostTerminals().open(checkParams(method, raw));
+      case 'terminal.write':
+        return this.hostTerminals().write(checkParams(method, raw));
+      case 'terminal.resize':
+        return this.hostTerminals().resize(checkParams(method, raw));
+      case 'terminal.close':
+        return this.hostTerminals().close(checkParams(method, raw));
+      case 'dashboard.open':
+        checkParams(method, raw);
+        if (!this.host.dashboard) throw notServedHere('the dashboard');
+        return this.host.dashboard();
     }
+  }
+
+  private hostTerminals(): HostTerminalsForClient {
+    if (!this.terminals) throw notServedHere('the host terminal');
+    return this.terminals;
   }
 
   private subscribe(params: ParamsOf<'subscribe'>): { events: ApiEventType[] } {
@@ -135,4 +186,11 @@ export class ApiDispatch {
   private reply(message: unknown): void {
     if (!this.closed) this.out.send(JSON.stringify(message));
   }
+}
+
+function notServedHere(what: string): ApiError {
+  return new ApiError(
+    ErrorCode.methodNotFound,
+    `${what} is served by the desktop app and the dashboard, not by this connection`,
+  );
 }

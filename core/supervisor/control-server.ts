@@ -3,7 +3,7 @@
 import { chmodSync, unlinkSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { MAX_MESSAGE_BYTES } from '../api/jsonrpc.ts';
-import { ApiDispatch } from './api-dispatch.ts';
+import { ApiDispatch, type HostCapabilities } from './api-dispatch.ts';
 import { LineReader } from './line-reader.ts';
 import type { Supervisor } from './supervisor.ts';
 
@@ -19,7 +19,11 @@ export class ControlServer {
   ) {}
 
   /** Listens on `path`, replacing a stale socket file (the caller holds the data dir's lock). */
-  static async listen(path: string, supervisor: Supervisor): Promise<ControlServer> {
+  static async listen(
+    path: string,
+    supervisor: Supervisor,
+    host: HostCapabilities = {},
+  ): Promise<ControlServer> {
     try {
       unlinkSync(path);
     } catch (error) {
@@ -27,7 +31,7 @@ export class ControlServer {
     }
     const server = createServer();
     const control = new ControlServer(server, path);
-    server.on('connection', (socket) => control.serve(socket, supervisor));
+    server.on('connection', (socket) => control.serve(socket, supervisor, host));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       // The umask closes the window between bind and chmod where the socket would be 0666-ish.
@@ -51,17 +55,21 @@ export class ControlServer {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
-  private serve(socket: Socket, supervisor: Supervisor): void {
+  private serve(socket: Socket, supervisor: Supervisor, host: HostCapabilities): void {
     this.clients.add(socket);
-    const dispatch = new ApiDispatch(supervisor, {
-      send: (text) => {
-        if (!socket.destroyed) socket.write(`${text}\n`);
+    const dispatch = new ApiDispatch(
+      supervisor,
+      {
+        send: (text) => {
+          if (!socket.destroyed) socket.write(`${text}\n`);
+        },
+        get writable() {
+          return socket.writableLength < HIGH_WATER_BYTES;
+        },
+        onDrain: (listener) => socket.on('drain', listener),
       },
-      get writable() {
-        return socket.writableLength < HIGH_WATER_BYTES;
-      },
-      onDrain: (listener) => socket.on('drain', listener),
-    });
+      host,
+    );
     const lines = new LineReader(MAX_MESSAGE_BYTES, (line) => void dispatch.handle(line));
     socket.on('data', (data) => {
       if (!lines.push(data)) {
