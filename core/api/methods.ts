@@ -12,6 +12,7 @@ import type {
   SettingsChange,
   SettingsCommit,
   SettingsView,
+  VmStats,
   VmStatus,
 } from './types.ts';
 import { API_EVENT_TYPES } from './types.ts';
@@ -56,6 +57,8 @@ export interface ApiMethods {
   'settings.history': { params: { limit?: number }; result: SettingsCommit[] };
   'settings.rollback': { params: SettingsRollbackParams; result: SettingsChange };
   logs: { params: { lines?: number }; result: LogsResult };
+  /** The running VM's CPU, memory and disk use (wrongState when it is not running). */
+  stats: { params: Record<string, never>; result: VmStats };
   /** Events this connection receives as notifications "event.<type>" (all when not given). */
   subscribe: { params: { events?: ApiEventType[] }; result: { events: ApiEventType[] } };
   'session.open': { params: SessionOpenParams; result: { id: number } };
@@ -167,6 +170,7 @@ const PARAMS: { [M in ApiMethod]: Record<string, Check> } = {
     apply: optional(boolean),
   },
   logs: { lines: optional(integer(1, 100_000)) },
+  stats: {},
   subscribe: { events: optional(eventList) },
   'session.open': { command: optional(text(64 * 1024)), pty: optional(ptySize) },
   'session.write': { id: SESSION_ID, data: base64(MAX_SESSION_WRITE_BYTES) },

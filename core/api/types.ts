@@ -76,6 +76,16 @@ export interface ResetResult {
   restarted: boolean;
 }
 
+/** The running VM's resource use, as the guest sees it (the dashboard's charts). */
+export interface VmStats {
+  at: number;
+  /** How busy the VM's CPUs were since the previous stats call, 0..100; null on the first. */
+  cpuPercent: number | null;
+  memory: { totalMiB: number; usedMiB: number };
+  /** /var on the data disk: what the guest uses, and what the sparse file takes on the host. */
+  disk: { sizeBytes: number; usedBytes: number; allocatedBytes: number };
+}
+
 export interface LogsResult {
   /** The last lines of logs/serial.log. */
   text: string;

@@ -35,8 +35,9 @@ export class DebugShellServer {
         reject(new Error(`debug shell: cannot listen on ${path}: ${error.message}`)),
       );
       server.listen(path, () => resolve());
-      // Node binds synchronously inside listen(), so this runs before any connection is accepted.
-      // (Only when the bind worked: otherwise the file at `path` is someone else's.)
+      // Node binds synchronously inside listen(), so the socket has the umask's mode for only
+      // microseconds (and the 0700 run directory keeps others out even then). Only when the bind
+      // worked: otherwise the file at `path` is someone else's.
       if (server.listening) chmodSync(path, 0o600);
     });
     server.removeAllListeners('error');
@@ -68,8 +69,9 @@ export class DebugShellServer {
   private async serve(socket: Socket): Promise<void> {
     this.connections.add(socket);
     socket.once('close', () => this.connections.delete(socket));
-    // A client that goes away mid-write is a normal end of its session, not an error to report.
-    socket.on('error', () => socket.destroy());
+    // A client that goes away mid-write is a normal end of its session, not an error to report
+    // (the socket closes itself after an error, which ends the shell below).
+    socket.on('error', () => {});
 
     let channel: ClientChannel;
     try {
@@ -85,16 +87,27 @@ export class DebugShellServer {
       return;
     }
     this.channels.add(channel);
-    // pipe() writes each chunk on arrival (no batching), and pauses the source when the other
-    // side is slow, so a flood of output cannot pile up in the host's memory.
-    socket.pipe(channel, { end: false });
+    // Every chunk is written on arrival (no batching: one key is one packet), and the source
+    // pauses while the other side is slow, so a flood of output cannot pile up in memory.
+    socket.on('data', (keys: Buffer) => {
+      // After the shell ended, keys still in flight are dropped: writing to an ended channel
+      // is an error.
+      if (!channel.writable) return;
+      if (!channel.write(keys)) {
+        socket.pause();
+        channel.once('drain', () => socket.resume());
+      }
+    });
     channel.pipe(socket, { end: false });
     channel.stderr.pipe(socket, { end: false });
+    // The shell exited or the VM went away: the client sees its socket end.
     channel.once('close', () => {
       this.channels.delete(channel);
       socket.end();
     });
-    // Our own end too: net sockets do not allow half-open, so a client's end closes the session.
+    // Anything else going wrong on the channel ends the session rather than the host process.
+    channel.on('error', () => socket.destroy());
+    // The client went away (net sockets do not allow half-open, so its end is our end too).
     socket.once('close', () => channel.close());
   }
 }

@@ -11,16 +11,24 @@ export interface EchoLatency {
 }
 
 export interface EchoLatencyOptions {
-  /** The end of the shell's prompt; the measurement starts once it has been shown. */
+  /**
+   * The end of the shell's prompt; the measurement starts once it has been shown. A cursor
+   * position query right after the prompt (busybox ash sends one) is ignored.
+   */
   prompt?: RegExp;
   /** How long to wait for the prompt, and for each echo. */
   timeoutMs?: number;
 }
 
+/** ESC [6n: busybox ash asks the terminal where the cursor is right after printing its prompt. */
+const CURSOR_POSITION_QUERY = '\x1b[6n';
 /** Ctrl-U: the line editor erases the typed line, so the shell never runs what we typed. */
 const KILL_LINE = '\x15';
-/** Echoes are single letters that no terminal control sequence ends on. */
-const KEYS = 'abcdefgopqrstuvwxyz';
+/**
+ * Plain letters, each echoed as itself. Nothing else is printed between a key and its echo: the
+ * redraw after Ctrl-U is waited out before the next key.
+ */
+const KEYS = 'abcdefghijklmnopqrstuvwxyz';
 /** Well under 80 columns, so the line never wraps (a wrap redraws and echoes more than the key). */
 const KEYS_PER_LINE = 20;
 /** The terminal is quiet once nothing has arrived for this long (after the prompt, after Ctrl-U). */
@@ -35,7 +43,11 @@ export async function measureEchoLatency(
     throw new RangeError(`samples must be a positive integer (got ${samples})`);
   const terminal = new TerminalReader(socket);
   try {
-    await terminal.waitFor((text) => prompt.test(text), 'the shell prompt', timeoutMs);
+    const showsPrompt = (text: string) =>
+      prompt.test(
+        text.endsWith(CURSOR_POSITION_QUERY) ? text.slice(0, -CURSOR_POSITION_QUERY.length) : text,
+      );
+    await terminal.waitFor(showsPrompt, 'the shell prompt', timeoutMs);
     await terminal.quiet(QUIET_MS);
     const times: number[] = [];
     for (let i = 0; i < samples; i++) {

@@ -125,6 +125,10 @@ export class GuestSsh {
   /**
    * A streaming command: stdout arrives as the channel's 'data', stderr on channel.stderr, then
    * 'exit' (code, signal) and 'close'. Writing to the channel feeds the command's stdin.
+   *
+   * Stopping a command early: after channel.close(), wait for the channel's 'close' (keep it
+   * read) before opening the next channel. The guest's dropbear can fail a channel opened while
+   * it is still reaping the closed one's command ("Unable to exec"); a pty shell is not affected.
    */
   openExec(command: string, options: ExecOptions = {}): Promise<ClientChannel> {
     return this.openChannel(`exec ${JSON.stringify(command)}`, (done) => {

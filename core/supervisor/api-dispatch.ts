@@ -136,6 +136,9 @@ export class ApiDispatch {
         return s.rollbackSettings(checkParams(method, raw));
       case 'logs':
         return s.logs(checkParams(method, raw));
+      case 'stats':
+        checkParams(method, raw);
+        return s.stats();
       case 'subscribe':
         return this.subscribe(checkParams(method, raw));
       case 'session.open':

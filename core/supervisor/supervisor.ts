@@ -13,8 +13,10 @@ import type {
   SettingsChange,
   SettingsCommit,
   SettingsView,
+  VmStats,
   VmStatus,
 } from '../api/types.ts';
+import { GuestStats } from './guest-stats.ts';
 import { DataDisk } from '../disk/data-disk.ts';
 import { DebugShellServer } from '../guest/debug-shell-server.ts';
 import { GuestConnection } from '../guest/guest-connection.ts';
@@ -68,6 +70,7 @@ export class Supervisor {
   private debugShell: DebugShellServer | null = null;
   private unsubscribeSerial: (() => void) | null = null;
   private closed = false;
+  private readonly guestStats = new GuestStats();
 
   private constructor(
     private readonly lock: DataDirLock,
@@ -240,6 +243,19 @@ export class Supervisor {
       text: readTail(this.paths.serialLog, params.lines ?? 100),
       path: this.paths.serialLog,
     };
+  }
+
+  /** CPU, memory and disk use of the running VM, read in the guest in one command. */
+  async stats(): Promise<VmStats> {
+    const ssh = await this.guestSsh();
+    const result = await ssh.exec(GuestStats.COMMAND);
+    if (result.code !== 0) {
+      throw new ApiError(ErrorCode.wrongState, `cannot read the VM's statistics: ${result.stderr}`);
+    }
+    return this.guestStats.parse(
+      result.stdout.toString(),
+      new DataDisk(this.paths.dataDisk).info(),
+    );
   }
 
   /** The SSH connection to the running guest, for shells and commands. */
