@@ -23,6 +23,11 @@ export interface SessionSink {
 export class GuestSessions {
   private nextId = 1;
   private readonly channels = new Map<number, ClientChannel>();
+  /**
+   * Channels closed but not yet gone. dropbear may refuse a channel opened while one it is still
+   * tearing down runs a command ("Unable to exec"), so a new open waits for these first.
+   */
+  private readonly closing = new Set<Promise<void>>();
   private closed = false;
 
   constructor(
@@ -41,6 +46,7 @@ export class GuestSessions {
         `this client already has ${MAX_SESSIONS_PER_CLIENT} sessions open; close one first`,
       );
     }
+    await Promise.all(this.closing);
     let channel: ClientChannel;
     try {
       const ssh = await this.ssh();
@@ -82,7 +88,13 @@ export class GuestSessions {
   }
 
   close(params: ParamsOf<'session.close'>): Record<string, never> {
-    this.channel(params.id).close();
+    const channel = this.channel(params.id);
+    const gone = new Promise<void>((resolve) => {
+      channel.once('close', () => resolve());
+      setTimeout(resolve, 2000).unref(); // never let a lost close block later opens for long
+    }).then(() => void this.closing.delete(gone));
+    this.closing.add(gone);
+    channel.close();
     return {};
   }
 
