@@ -68,6 +68,12 @@ test('the method list is the documented API, and isApiMethod knows exactly those
       'status',
       'stop',
       'subscribe',
+      'stats',
+      'terminal.open',
+      'terminal.write',
+      'terminal.resize',
+      'terminal.close',
+      'dashboard.open',
     ].sort(),
   );
   for (const method of API_METHODS) assert.equal(isApiMethod(method), true, method);
