@@ -1,0 +1,215 @@
+/// <reference lib="dom" />
+// The dashboard in browser mode, driven like a user with Debian's chromium (playwright-core), on
+// a real VM: Start, the console, settings with Apply & restart, a refused value, and reset.
+// Screenshots of every page go to test-results/ui-*.png. Two figures are printed: first paint,
+// and how long the page takes to show a state change after the supervisor made it.
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import type { ApiClient } from '../../core/api/client.ts';
+import type { SettingsView, VmStatus } from '../../core/api/types.ts';
+import { connectControl } from '../../core/cli/control-client.ts';
+import { projectRoot } from '../../core/paths.ts';
+import { BerthHome, waitForOutput } from '../support/berth-cli.ts';
+
+const RESULTS = join(projectRoot, 'test-results');
+const VM_DEADLINE_MS = 150_000;
+const STEP = { timeout: 300_000 };
+
+const berth = new BerthHome();
+const host = berth.spawn(['host', '--dashboard']);
+let url = '';
+let browser: Browser;
+let page: Page;
+let api: ApiClient;
+/** When the supervisor changed state (its clock), to compare with when the page showed it. */
+const serverStates: { to: string; at: number }[] = [];
+
+before(async () => {
+  const printed = await waitForOutput(host, /dashboard at (http:\/\/\S+)/, 60_000);
+  url = /dashboard at (http:\/\/\S+)/.exec(printed)![1]!;
+  api = (await connectControl(berth.paths.controlSocket))!;
+  api.on('state', ({ to, at }) => serverStates.push({ to, at }));
+  await api.call('subscribe', { events: ['state'] });
+  // Small and distinct from the defaults, so the cpus=2 change is visible in the guest.
+  await api.call('settings.set', { changes: { cpus: 1, memoryMiB: 1024 }, source: 'cli' });
+  mkdirSync(RESULTS, { recursive: true });
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
+  });
+  page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  // Every text the state badge shows, with the time it appeared (the page's Date.now()).
+  await page.addInitScript(() => {
+    const seen: { state: string; t: number }[] = [];
+    (window as unknown as { __berthStates: typeof seen }).__berthStates = seen;
+    new MutationObserver(() => {
+      const text = document.querySelector('[data-testid="vm-state"]')?.textContent ?? '';
+      if (text && seen.at(-1)?.state !== text) seen.push({ state: text, t: Date.now() });
+    }).observe(document, { subtree: true, childList: true, characterData: true });
+  });
+});
+
+after(async () => {
+  await browser?.close().catch(() => {});
+  api?.close();
+  host.kill('SIGTERM');
+  await new Promise((resolve) => host.once('exit', resolve));
+  await berth.dispose();
+});
+
+async function vmState(state: string, timeout = VM_DEADLINE_MS): Promise<void> {
+  try {
+    await page
+      .getByTestId('vm-state')
+      .filter({ hasText: new RegExp(`^${state}$`) })
+      .waitFor({ timeout });
+  } catch (error) {
+    await page.screenshot({ path: join(RESULTS, `ui-failure-${state}.png`) });
+    throw new Error(
+      `the dashboard never showed ${state}: ${(error as Error).message}\n${berth.serialTail()}`,
+    );
+  }
+}
+
+async function open(name: string): Promise<void> {
+  await page.getByRole('link', { name, exact: true }).click();
+}
+
+/** Types a command in the VM console and waits for a line of its output to match. */
+async function inConsole(command: string, expected: RegExp): Promise<void> {
+  const consoleView = page.getByTestId('vm-console');
+  await consoleView.click();
+  await page.keyboard.type(`${command}\n`);
+  try {
+    await page.waitForFunction(
+      ([source, flags]) =>
+        new RegExp(source!, flags).test(
+          (document.querySelector('[data-testid="vm-console"] .xterm-rows') as HTMLElement | null)
+            ?.innerText ?? '',
+        ),
+      [expected.source, expected.flags],
+      { timeout: 30_000 },
+    );
+  } catch (error) {
+    const text = await consoleView.innerText();
+    throw new Error(
+      `${command}: no ${expected} in the console: ${JSON.stringify(text)}\n${(error as Error).message}`,
+    );
+  }
+}
+
+test('first paint, then Start shows running', STEP, async () => {
+  await page.goto(url);
+  const firstPaint = await page.evaluate(
+    () => performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? -1,
+  );
+  console.log(`ui: first contentful paint ${Math.round(firstPaint)} ms`);
+  await vmState('stopped', 10_000);
+  await page.screenshot({ path: join(RESULTS, 'ui-dashboard-stopped.png') });
+  await page.getByRole('button', { name: 'Start', exact: true }).click();
+  await vmState('running');
+  await page.screenshot({ path: join(RESULTS, 'ui-dashboard-running.png') });
+});
+
+test('Console: uname -a prints Linux', STEP, async () => {
+  await open('Console');
+  await inConsole('uname -a', /Linux berth/);
+  await page.screenshot({ path: join(RESULTS, 'ui-console.png') });
+});
+
+test('Settings: CPUs 2, Apply & restart, and nproc in the console prints 2', STEP, async () => {
+  const pidBefore = (await api.call('status')).vmmPid;
+  await open('Settings');
+  await page.getByLabel('CPUs').fill('2');
+  await page.getByRole('button', { name: 'Apply & restart' }).click();
+  for (let i = 0; i < 300; i++) {
+    const status: VmStatus = await api.call('status');
+    if (status.state === 'running' && status.vmmPid !== pidBefore) break;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  await vmState('running');
+  await page.screenshot({ path: join(RESULTS, 'ui-settings.png') });
+  await open('Console');
+  await inConsole('nproc', /nproc\s*\n2\s*\n/);
+});
+
+test(
+  'Settings: an invalid memory value shows the schema message and changes nothing',
+  STEP,
+  async () => {
+    const before: SettingsView = await api.call('settings.get');
+    await open('Settings');
+    await page.getByLabel('Memory (MiB)').fill('100');
+    await page.getByRole('button', { name: 'Save', exact: true }).click();
+    const message = page.getByTestId('error-memoryMiB');
+    await message.waitFor({ timeout: 10_000 });
+    assert.match(
+      await message.innerText(),
+      /memory must be between 512 and \d+ MiB in steps of 256 \(got 100\)/,
+    );
+    await page.screenshot({ path: join(RESULTS, 'ui-settings-invalid.png') });
+    const afterRefusal: SettingsView = await api.call('settings.get');
+    assert.equal(afterRefusal.revision, before.revision);
+    assert.deepEqual(afterRefusal.settings, before.settings);
+  },
+);
+
+test('Logs shows the serial console', STEP, async () => {
+  await open('Logs');
+  await page.getByText('BERTH-READY').first().waitFor({ timeout: 10_000 });
+  await page.screenshot({ path: join(RESULTS, 'ui-logs.png') });
+});
+
+test('Reset to factory: confirm, and a file made before is gone', STEP, async () => {
+  await berth.ok(['exec', '--', 'sh', '-c', 'echo before > /var/made-before && sync']);
+  await open('Dashboard');
+  await page.getByRole('button', { name: 'Reset to factory…' }).click();
+  const dialog = page.getByRole('dialog');
+  await dialog.waitFor();
+  await page.screenshot({ path: join(RESULTS, 'ui-reset-dialog.png') });
+  const resetDone = new Promise<void>((resolve) =>
+    api.on('progress', (p) => p.operation === 'reset' && p.percent === 100 && resolve()),
+  );
+  await api.call('subscribe', { events: ['progress'] });
+  await dialog.getByRole('button', { name: 'Reset', exact: true }).click();
+  await resetDone;
+  await vmState('running');
+  const gone = await berth.run(['exec', '--', 'test', '-e', '/var/made-before']);
+  assert.equal(gone.code, 1, 'the file made before the reset is gone');
+  const view: SettingsView = await api.call('settings.get');
+  assert.equal(view.settings.memoryMiB, Math.min(2048, view.limits.memoryMiB.max));
+});
+
+test(
+  'the page shows each state change within 200 ms of the supervisor making it',
+  STEP,
+  async () => {
+    const shown: { state: string; t: number }[] = await page.evaluate(
+      () => (window as unknown as { __berthStates: { state: string; t: number }[] }).__berthStates,
+    );
+    const delays = serverStates.map(({ to, at }) => {
+      const seen = shown.find((s) => s.state === to && s.t >= at - 5);
+      return seen ? seen.t - at : Infinity;
+    });
+    const finite = delays.filter(Number.isFinite).sort((a, b) => a - b);
+    console.log(
+      `ui: state change to screen: ${finite.length}/${delays.length} transitions seen; ` +
+        `median ${finite[finite.length >> 1]} ms, max ${finite.at(-1)} ms`,
+    );
+    assert.ok(
+      finite.length >= delays.length - 1,
+      `most transitions were shown: ${JSON.stringify(delays)}`,
+    );
+  },
+);
