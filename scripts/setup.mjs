@@ -1,13 +1,13 @@
 #!/usr/bin/env node
 // The one setup step that `npm start` and `npm test` run first. It installs only what is missing,
-// in order: Debian packages, npm dependencies, the native addon, the guest's static binaries,
-// the factory image.
+// in order: Debian packages, npm dependencies, node-pty's native module, the native addon, the
+// guest's static binaries, the renderer bundle, the factory image.
 // Plain JavaScript with no dependencies, because it runs before node_modules exists.
 // When nothing is missing it only hashes a few files and asks dpkg one question (well under 3 s).
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NPM_STAMP, npmInputsHash, writeNpmStamp } from './npm-stamp.mjs';
 
@@ -88,6 +88,34 @@ function ensureNpmDependencies() {
   writeNpmStamp(root);
 }
 
+/** Node's own headers (as native/kvm/build.mjs finds them), so node-gyp downloads nothing. */
+function nodeDirArgs() {
+  const prefix = dirname(dirname(process.execPath));
+  return existsSync(join(prefix, 'include/node/node_api.h')) ? [`--nodedir=${prefix}`] : [];
+}
+
+function ensureNodePty() {
+  // npm may hold back node-pty's install script (it builds the native module with node-gyp);
+  // without the module the host terminal cannot start, so build it here, once.
+  const dir = join(root, 'node_modules/node-pty');
+  if (existsSync(join(dir, 'build/Release/pty.node'))) return;
+  console.log(
+    "setup: building node-pty's native module (node-gyp rebuild in node_modules/node-pty)",
+  );
+  const nodeGyp = join(root, 'node_modules/node-gyp/bin/node-gyp.js');
+  const result = spawnSync(process.execPath, [nodeGyp, 'rebuild', ...nodeDirArgs()], {
+    cwd: dir,
+    stdio: 'inherit',
+  });
+  if (result.error || result.status !== 0 || !existsSync(join(dir, 'build/Release/pty.node'))) {
+    const why = result.error?.message ?? `exit code ${result.status}`;
+    throw new Error(
+      `setup: building node-pty's native module failed (node-gyp rebuild in ${dir}: ${why}); ` +
+        'the host terminal needs it. node-gyp needs python3, make and g++; its messages are above.',
+    );
+  }
+}
+
 function ensureNativeAddon() {
   // Rebuilds only when a source changed (native/kvm/build.mjs keeps a stamp of its inputs).
   run(process.execPath, ['native/kvm/build.mjs']);
@@ -98,22 +126,29 @@ function ensureGuestPrograms() {
   run('make', ['-s', '-C', 'native/guest', `OUT=${join(root, 'build/guest')}`]);
 }
 
-/** Everything the factory image is made from, apart from the Debian packages themselves. */
-function imageInputsHash() {
+/** A hash of every file under `paths` (directories walked, node_modules skipped). */
+function inputsHash(paths) {
   const hash = createHash('sha256');
-  const walk = (dir) => {
-    for (const name of readdirSync(join(root, dir)).sort()) {
-      const path = join(dir, name);
-      if (statSync(join(root, path)).isDirectory()) walk(path);
-      else
-        hash
-          .update(`${path}\0`)
-          .update(readFileSync(join(root, path)))
-          .update('\0');
+  const add = (path) => {
+    if (!existsSync(join(root, path))) return hash.update(`${path}\0missing\0`);
+    if (!statSync(join(root, path)).isDirectory()) {
+      hash
+        .update(`${path}\0`)
+        .update(readFileSync(join(root, path)))
+        .update('\0');
+      return;
+    }
+    for (const name of readdirSync(join(root, path)).sort()) {
+      if (name !== 'node_modules') add(join(path, name));
     }
   };
-  for (const dir of ['assets/image', 'core/image', 'build/guest']) walk(dir);
+  for (const path of paths) add(path);
   return hash.digest('hex');
+}
+
+/** Everything the factory image is made from, apart from the Debian packages themselves. */
+function imageInputsHash() {
+  return inputsHash(['assets/image', 'core/image', 'build/guest']);
 }
 
 function ensureFactoryImage() {
@@ -125,11 +160,31 @@ function ensureFactoryImage() {
   writeFileSync(stampPath, `${inputs}\n`);
 }
 
+function ensureRenderer() {
+  // The dashboard's bundle (build/renderer), rebuilt when the renderer, the API types it uses,
+  // the build script or the npm dependencies changed. The stamp sits beside build/renderer, not
+  // in it, so the build script may empty that directory.
+  const script = 'scripts/build-renderer.mjs';
+  if (!existsSync(join(root, script))) {
+    console.log(`setup: skipping the renderer bundle: ${script} does not exist yet`);
+    return;
+  }
+  const stampPath = join(root, 'build/renderer-inputs.sha256');
+  const inputs = inputsHash(['renderer', script, 'core/api', 'package-lock.json']);
+  const built = existsSync(join(root, 'build/renderer/index.html'));
+  if (built && existsSync(stampPath) && readFileSync(stampPath, 'utf8').trim() === inputs) return;
+  console.log('setup: bundling the renderer (its inputs changed)');
+  run(process.execPath, [script]);
+  writeFileSync(stampPath, `${inputs}\n`);
+}
+
 try {
   ensureDebianPackages();
   ensureNpmDependencies();
+  ensureNodePty();
   ensureNativeAddon();
   ensureGuestPrograms();
+  ensureRenderer();
   ensureFactoryImage();
   const seconds = ((performance.now() - started) / 1000).toFixed(2);
   console.log(`setup: ready in ${seconds} s (${relative(process.cwd(), root) || '.'})`);

@@ -4,6 +4,7 @@
 import { parseArgs } from 'node:util';
 import { dataPaths } from '../paths.ts';
 import { consoleCommand } from './commands/console.ts';
+import { dashboardCommand } from './commands/dashboard.ts';
 import { execCommand } from './commands/exec.ts';
 import { hostCommand } from './commands/host.ts';
 import {
@@ -34,7 +35,9 @@ export const USAGE = `usage: berth COMMAND [--json]
   settings rollback REVISION [--apply]
   logs [-n LINES] [-f]       the serial console log
   reset [--yes]              reset to factory: a new data disk, default settings
-  host [--start]             host the supervisor in this terminal (what npm start runs)`;
+  dashboard                  serve the dashboard in browser mode and print its URL
+  host [--start] [--dashboard]
+                             host the supervisor in this terminal (what npm start runs)`;
 
 const OPTIONS = {
   json: { type: 'boolean' },
@@ -45,6 +48,7 @@ const OPTIONS = {
   follow: { type: 'boolean', short: 'f' },
   yes: { type: 'boolean', short: 'y' },
   start: { type: 'boolean' },
+  dashboard: { type: 'boolean' },
   'idle-exit': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -113,11 +117,15 @@ async function main(argv: string[]): Promise<number> {
     case 'reset':
       noArguments();
       return resetCommand(ctx, values.yes === true);
+    case 'dashboard':
+      noArguments();
+      return dashboardCommand(ctx);
     case 'host':
       noArguments();
       return hostCommand(ctx, {
         start: values.start === true,
         idleExit: values['idle-exit'] === true,
+        dashboard: values.dashboard === true,
       });
     default:
       throw new UsageError(`unknown command ${JSON.stringify(command)}\n${USAGE}`);

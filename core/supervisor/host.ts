@@ -1,9 +1,17 @@
 // A process that hosts the supervisor: opens it (taking the data directory's lock), serves the
 // control socket, and on SIGINT/SIGTERM stops the VM gracefully before exiting. `berth host` runs
 // it in the foreground; the CLI starts it in the background when no supervisor runs. Electron
-// main hosts the same pieces.
+// main hosts the same pieces. The host also serves the dashboard in browser mode, started on the
+// first `dashboard.open` (or `berth host --dashboard`).
+import { DashboardServer, type DashboardOptions } from '../dashboard/dashboard-server.ts';
 import { ControlServer } from './control-server.ts';
 import { Supervisor, type SupervisorOptions } from './supervisor.ts';
+
+/**
+ * How long after `dashboard.open` the background host waits for the page to connect before it
+ * may exit idle: the user has to get from the printed URL to a browser first.
+ */
+export const DASHBOARD_VISIT_GRACE_MS = 10 * 60_000;
 
 export interface HostOptions extends SupervisorOptions {
   /**
@@ -11,6 +19,10 @@ export interface HostOptions extends SupervisorOptions {
    * the CLI starts, so nothing lingers after `berth stop`). Off when not given.
    */
   idleExitMs?: number;
+  /** The dashboard's options (tests give a renderer directory of their own). */
+  dashboard?: Omit<DashboardOptions, 'dashboard' | 'log'>;
+  /** See DASHBOARD_VISIT_GRACE_MS (tests shorten it). */
+  dashboardVisitGraceMs?: number;
 }
 
 export class SupervisorHost {
@@ -18,26 +30,65 @@ export class SupervisorHost {
   private closing: Promise<void> | null = null;
   private readonly exited: Promise<void>;
   private resolveExited!: () => void;
+  private dashboardServer: Promise<DashboardServer> | null = null;
+  private dashboardOpenedAt = 0;
+  private dashboardClients = () => 0;
 
   private constructor(
     readonly supervisor: Supervisor,
     readonly control: ControlServer,
+    private readonly options: HostOptions,
   ) {
     this.exited = new Promise((resolve) => (this.resolveExited = resolve));
   }
 
   static async open(options: HostOptions = {}): Promise<SupervisorHost> {
     const supervisor = await Supervisor.open(options);
+    let host: SupervisorHost | null = null;
     let control: ControlServer;
     try {
-      control = await ControlServer.listen(supervisor.paths.controlSocket, supervisor);
+      // The control socket opens the dashboard but serves no host terminal: a terminal belongs
+      // to a page (or the desktop app), which the dashboard's own WebSocket serves.
+      control = await ControlServer.listen(supervisor.paths.controlSocket, supervisor, {
+        dashboard: () => {
+          if (!host) throw new Error('the host is still starting');
+          return host.dashboard();
+        },
+      });
     } catch (error) {
       await supervisor.close();
       throw error;
     }
-    const host = new SupervisorHost(supervisor, control);
+    host = new SupervisorHost(supervisor, control, options);
     if (options.idleExitMs !== undefined) host.exitWhenIdle(options.idleExitMs);
     return host;
+  }
+
+  /** Starts the dashboard (once; later calls get the same URL) and returns its URL. */
+  async dashboard(): Promise<{ url: string }> {
+    if (this.closing) throw new Error('the Berth host is shutting down');
+    this.dashboardOpenedAt = Date.now();
+    this.dashboardServer ??= DashboardServer.start(this.supervisor, {
+      ...this.options.dashboard,
+      dashboard: () => this.dashboard(),
+      ...(this.options.log ? { log: this.options.log } : {}),
+    }).then(
+      (server) => {
+        this.dashboardClients = () => server.clientCount;
+        return server;
+      },
+      (error: Error) => {
+        this.dashboardServer = null; // let a later call try again
+        throw new Error(`cannot start the dashboard: ${error.message}`);
+      },
+    );
+    const server = await this.dashboardServer;
+    return { url: server.url };
+  }
+
+  /** Dashboard pages connected now (0 when the dashboard was never started). */
+  get dashboardClientCount(): number {
+    return this.dashboardClients();
   }
 
   /** Resolves when the host has shut down (a signal, idle exit, or close()). */
@@ -59,6 +110,8 @@ export class SupervisorHost {
     this.closing ??= (async () => {
       if (this.idleTimer) clearInterval(this.idleTimer);
       try {
+        const dashboard = await this.dashboardServer?.catch(() => null);
+        await dashboard?.close();
         await this.control.close();
         await this.supervisor.close();
       } finally {
@@ -70,9 +123,17 @@ export class SupervisorHost {
 
   private exitWhenIdle(idleMs: number): void {
     let idleSince = Date.now();
+    const grace = this.options.dashboardVisitGraceMs ?? DASHBOARD_VISIT_GRACE_MS;
     this.idleTimer = setInterval(
       () => {
-        const idle = this.supervisor.status().state === 'stopped' && this.control.clientCount === 0;
+        // A dashboard page is a client like any other; a URL just handed out counts as one too.
+        const dashboardInUse =
+          this.dashboardClients() > 0 ||
+          (this.dashboardServer !== null && Date.now() - this.dashboardOpenedAt < grace);
+        const idle =
+          this.supervisor.status().state === 'stopped' &&
+          this.control.clientCount === 0 &&
+          !dashboardInUse;
         if (!idle) idleSince = Date.now();
         else if (Date.now() - idleSince >= idleMs) void this.close();
       },

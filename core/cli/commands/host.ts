@@ -1,6 +1,7 @@
-// berth host [--start] [--idle-exit]: hosts the supervisor in this process (what the desktop app
-// does in Electron main). `npm start` runs it in the foreground with --start; the CLI starts it
-// in the background with --idle-exit when no supervisor runs.
+// berth host [--start] [--dashboard] [--idle-exit]: hosts the supervisor in this process (what
+// the desktop app does in Electron main). `npm start` runs it in the foreground with --start and
+// --dashboard (the dashboard in browser mode, since Electron cannot run everywhere); the CLI
+// starts it in the background with --idle-exit when no supervisor runs.
 import { SupervisorHost } from '../../supervisor/host.ts';
 import { BACKGROUND_IDLE_EXIT_MS } from '../control-client.ts';
 import { say } from '../output.ts';
@@ -8,7 +9,7 @@ import type { CommandContext } from './lifecycle.ts';
 
 export async function hostCommand(
   { paths }: CommandContext,
-  options: { start: boolean; idleExit: boolean },
+  options: { start: boolean; idleExit: boolean; dashboard: boolean },
 ): Promise<number> {
   const log = (line: string) => say(`berth host: ${line}`);
   const host = await SupervisorHost.open({
@@ -26,6 +27,18 @@ export async function hostCommand(
   log(
     `supervising ${paths.home}; control socket ${paths.controlSocket}, debug shell ${paths.debugShellSocket} (pid ${process.pid})`,
   );
+  if (options.dashboard) {
+    // Before the VM boots, so the page can show the boot's progress.
+    try {
+      const { url } = await host.dashboard();
+      log(`dashboard at ${url}`);
+      log(
+        'the desktop app (Electron) is not available here, so the dashboard is served in browser mode: open this URL in your browser',
+      );
+    } catch (error) {
+      log((error as Error).message);
+    }
+  }
   if (options.start) {
     try {
       await supervisor.start();
