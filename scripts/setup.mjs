@@ -25,6 +25,9 @@ const DEBIAN_PACKAGES = {
   'libc6-dev': 'static libc for the guest programs',
   make: 'builds native/guest',
   cpio: 'independent check of the initrd writer in the unit tests',
+  socat: 'the debug-shell test talks to run/debug-shell.sock as a user would',
+  'openssh-client': 'berth ssh runs your OpenSSH through a vsock ProxyCommand',
+  chromium: 'the UI test drives the dashboard in browser mode (playwright-core)',
 };
 
 function run(cmd, args, options = {}) {
