@@ -9,6 +9,15 @@ import { withParentDeathSignal } from './qemu-vm.ts';
 const STATS_PREFIX = 'vhost-user: stats ';
 const SERVER_MAIN = join(projectRoot, 'core/devices/vhost-user/main.ts');
 
+/**
+ * The Node that runs a device server. Inside Electron, process.execPath is the app itself (and
+ * the RunAsNode fuse is off), so the system's node runs them there; BERTH_NODE overrides.
+ */
+export function nodeForChildren(): string {
+  if (process.env.BERTH_NODE) return process.env.BERTH_NODE;
+  return process.versions.electron ? 'node' : process.execPath;
+}
+
 export type DeviceServerSpec =
   | { device: 'blk'; socket: string; disk: string; readOnly?: boolean; serial?: string }
   | { device: 'rng'; socket: string }
@@ -36,7 +45,7 @@ export class DeviceServer {
     readonly spec: DeviceServerSpec,
     onLog: (line: string) => void,
   ) {
-    const [cmd, args] = withParentDeathSignal(process.execPath, [
+    const [cmd, args] = withParentDeathSignal(nodeForChildren(), [
       '--import',
       'tsx',
       SERVER_MAIN,
