@@ -36,6 +36,8 @@ if (!only) {
   step('format', bin('prettier'), ['--check', '--log-level', 'warn', '.']);
   step('lint', bin('eslint'), ['--max-warnings', '0', '.']);
   step('typecheck', bin('tsc'), ['-p', 'tsconfig.json']);
+  // The renderer is checked on its own: DOM libs, JSX, bundler resolution.
+  step('typecheck renderer', bin('tsc'), ['-p', 'renderer/tsconfig.json']);
 }
 const files = testFiles(only ? join('test', only) : 'test').map((f) =>
   relative(root, join(root, f)),

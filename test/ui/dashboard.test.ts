@@ -173,7 +173,7 @@ test('Logs shows the serial console', STEP, async () => {
 
 test('Reset to factory: confirm, and a file made before is gone', STEP, async () => {
   await berth.ok(['exec', '--', 'sh', '-c', 'echo before > /var/made-before && sync']);
-  await open('Dashboard');
+  await open('Settings');
   await page.getByRole('button', { name: 'Reset to factory…' }).click();
   const dialog = page.getByRole('dialog');
   await dialog.waitFor();
