@@ -68,6 +68,8 @@ export function bindStores(
         progress: settleProgress(s.progress, event.to),
       }));
       void refreshStatus();
+      // Live serial output starts once the VM runs; the boot before it is read from the log.
+      if (event.to === 'running') void loadLogs();
     }),
     api.on('progress', (event) => {
       stores.vm.setState((s) => ({ progress: applyProgress(s.progress, event) }));
