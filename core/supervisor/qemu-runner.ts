@@ -66,7 +66,8 @@ export class QemuVmRunner implements VmRunner {
       subscribeSerial: (listener) => vm.subscribeSerial(listener),
       pid: vm.pid,
       backend: 'qemu',
-      backendReason: `${backend.accel.accel}: ${backend.accel.reason}`,
+      // The kvm backend (our own VMM) is not there yet, so QEMU runs the machine with our devices.
+      backendReason: `QEMU with Berth's own virtio devices; ${backend.accel.accel}: ${backend.accel.reason}`,
     };
   }
 }
