@@ -91,6 +91,16 @@ async function open(name: string): Promise<void> {
 /** Types a command in the VM console and waits for a line of its output to match. */
 async function inConsole(command: string, expected: RegExp): Promise<void> {
   const consoleView = page.getByTestId('vm-console');
+  // The shell's prompt first: what a user waits for before typing.
+  await page.waitForFunction(
+    () =>
+      /# \s*$/.test(
+        (document.querySelector('[data-testid="vm-console"] .xterm-rows') as HTMLElement | null)
+          ?.innerText ?? '',
+      ),
+    undefined,
+    { timeout: 30_000 },
+  );
   await consoleView.click();
   await page.keyboard.type(`${command}\n`);
   try {

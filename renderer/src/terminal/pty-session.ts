@@ -27,6 +27,8 @@ export class PtySession {
   private id: number | null = null;
   /** Output that arrived for ids before open() answered (dropped unless one of them is ours). */
   private early = new Map<number, Uint8Array[]>();
+  /** Keys typed while the session was opening: sent once it is open, as a terminal would. */
+  private typeAhead: string[] = [];
   private readonly listeners = new Set<(state: PtySessionState) => void>();
   private readonly disposers: (() => void)[] = [];
 
@@ -58,6 +60,7 @@ export class PtySession {
     if (this.current === 'open' || this.current === 'opening') return;
     this.setState('opening');
     this.early.clear();
+    this.typeAhead = [];
     const size: PtySize = { cols: this.term.cols, rows: this.term.rows };
     try {
       const id = await this.channel.open(size);
@@ -69,6 +72,7 @@ export class PtySession {
       this.setState('open');
       for (const bytes of this.early.get(id) ?? []) this.term.write(bytes);
       this.early.clear();
+      for (const text of this.typeAhead.splice(0)) this.input(text);
       // The view may have been resized while the session was opening.
       if (this.term.cols !== size.cols || this.term.rows !== size.rows) {
         this.resize({ cols: this.term.cols, rows: this.term.rows });
@@ -119,6 +123,8 @@ export class PtySession {
       this.channel.write(id, text).catch((error: Error) => {
         if (this.id === id) this.finish(`[the session stopped taking input: ${error.message}]`);
       });
+    } else if (this.current === 'opening') {
+      this.typeAhead.push(text);
     } else if (this.current === 'ended' && text.includes('\r')) {
       void this.open();
     }

@@ -113,6 +113,19 @@ test('output that races ahead of the open answer is kept for the new session', a
   assert.equal(term.text, 'early prompt$ ');
 });
 
+test('keys typed while the session opens are sent, in order, once it is open', async () => {
+  const { term, channel, session } = setup();
+  const opening = session.open();
+  term.type('uname');
+  term.type(' -a\r');
+  assert.deepEqual(channel.writes, []);
+  await opening;
+  assert.deepEqual(channel.writes, [
+    [1, 'uname'],
+    [1, ' -a\r'],
+  ]);
+});
+
 test('an exit ends the session with a note; Enter opens a new one', async () => {
   const { term, channel, session } = setup();
   await session.open();
