@@ -110,7 +110,7 @@ export interface StateEvent {
 
 export interface ProgressEvent {
   /** The long operation this step belongs to. */
-  operation: 'start' | 'stop' | 'reset';
+  operation: 'image' | 'start' | 'stop' | 'reset';
   step: string;
   percent: number;
 }

@@ -28,6 +28,8 @@ export interface BuildOptions {
   cacheDir: string;
   outDir: string;
   log?: (line: string) => void;
+  /** Each step as it begins, with how far the build is (0..100), for progress bars. */
+  progress?: (step: string, percent: number) => void;
 }
 
 const LIB_DIR = '/lib/x86_64-linux-gnu';
@@ -177,8 +179,11 @@ function writeAtomically(path: string, data: Uint8Array | string): void {
 export function buildImage(options: BuildOptions): ImageManifest {
   const { spec, guestDir, cacheDir, outDir } = options;
   const log = options.log ?? (() => {});
+  const progress = options.progress ?? (() => {});
   const debs = new DebianPackageCache(cacheDir, log);
+  progress('looking up the Debian packages', 2);
   debs.lookUp([spec.kernel.package, ...spec.packages.map((p) => p.name), ...spec.libraries]);
+  progress(`fetching ${spec.kernel.package}`, 5);
   const archive = new CpioArchive();
   addSkeleton(archive);
 
@@ -190,7 +195,9 @@ export function buildImage(options: BuildOptions): ImageManifest {
   const packages: DebianPackage[] = [...kernel.meta, kernel.pkg];
 
   const elfFiles: { label: string; hostPath: string }[] = [];
+  // Fetching and unpacking packages is most of a first build: 25..70 %, one step per package.
   spec.packages.forEach((p, i) => {
+    progress(`fetching ${p.name}`, 25 + Math.round((45 * i) / spec.packages.length));
     const pkg = debs.get(p.name, `packages[${i}].name`);
     packages.push(pkg);
     p.files.forEach((file, j) => {
@@ -221,6 +228,7 @@ export function buildImage(options: BuildOptions): ImageManifest {
     elfFiles.push({ label: g.path, hostPath });
   });
 
+  progress('adding shared libraries', 70);
   const libraryPackages = spec.libraries.map((name, i) => debs.get(name, `libraries[${i}]`));
   const usedLibraryPackages = new Set<string>();
   addSharedLibraries(archive, elfFiles, new LibraryIndex(libraryPackages), usedLibraryPackages);
@@ -234,6 +242,7 @@ export function buildImage(options: BuildOptions): ImageManifest {
   });
   packages.push(...libraryPackages);
 
+  progress('adding kernel modules', 80);
   const moduleFiles = resolveModules(kernel.pkg.root, release, spec.modules);
   const modulePaths = moduleFiles.map((rel) => `/lib/modules/${release}/${rel}`);
   for (const path of modulePaths) {
@@ -260,6 +269,7 @@ export function buildImage(options: BuildOptions): ImageManifest {
   });
   checkSymlinks(archive);
 
+  progress('writing and compressing the initrd', 85);
   const cpio = archive.toBuffer();
   const contents = {
     vmlinuz: readInTree(kernel.pkg.root, `/boot/${vmlinuzName}`),
@@ -278,5 +288,6 @@ export function buildImage(options: BuildOptions): ImageManifest {
   for (const [name, data] of Object.entries(contents)) writeAtomically(join(outDir, name), data);
   // The manifest goes last: it is the commit point that says the artifacts above belong together.
   writeAtomically(join(outDir, 'manifest.json'), serializeManifest(manifest));
+  progress('factory image ready', 100);
   return manifest;
 }

@@ -13,6 +13,8 @@ const { values } = parseArgs({
     guest: { type: 'string', default: buildPaths.guest },
     /** Only the one-line summary, not the manifest (setup uses this). */
     summary: { type: 'boolean', default: false },
+    /** Progress lines, "progress <percent> <step>", for a host showing a progress bar. */
+    progress: { type: 'boolean', default: false },
   },
 });
 
@@ -24,6 +26,9 @@ try {
     cacheDir: values.cache,
     outDir: values.out,
     log: (line) => console.log(line),
+    ...(values.progress
+      ? { progress: (step: string, percent: number) => console.log(`progress ${percent} ${step}`) }
+      : {}),
   });
   const mib = (bytes: number) => (bytes / 1048576).toFixed(1);
   const { artifacts } = manifest;

@@ -90,6 +90,8 @@ export class Supervisor {
       serialLog: this.paths.serialLog,
       key: this.key,
       log: this.log,
+      onImageProgress: (step, percent) =>
+        this.emit('progress', { operation: 'image', step, percent }),
     };
     this.launcher = new VmLauncher(
       context,

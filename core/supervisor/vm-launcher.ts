@@ -6,6 +6,7 @@
 import { DataDisk, GiB } from '../disk/data-disk.ts';
 import { authorizedKeyArgument, type GuestSshKey } from '../guest/ssh-keys.ts';
 import type { Settings } from '../settings/schema.ts';
+import { ensureFactoryImage, type ImageProgress } from './factory-image.ts';
 import { QemuVmRunner } from './qemu-runner.ts';
 import type { RunningVm, StartProgress, VmRunner } from './vm-runner.ts';
 
@@ -16,6 +17,8 @@ export interface LaunchContext {
   serialLog: string;
   key: GuestSshKey;
   log?: (line: string) => void;
+  /** The factory image being built (only when it is missing or damaged). */
+  onImageProgress?: ImageProgress;
 }
 
 export class VmLauncher implements VmRunner {
@@ -34,6 +37,9 @@ export class VmLauncher implements VmRunner {
 
   async start(signal: AbortSignal, progress: StartProgress): Promise<RunningVm> {
     const settings = this.settings();
+    progress('checking the factory image', 2);
+    await ensureFactoryImage(this.context.imageDir, this.context.onImageProgress ?? (() => {}));
+    if (signal.aborted) throw new Error('start cancelled');
     progress('preparing the data disk', 5);
     prepareDataDisk(this.context.dataDisk, settings.diskGiB);
     const vm = await this.makeRunner(settings, this.context).start(signal, progress);

@@ -11,6 +11,7 @@ import { useVm } from '../services.ts';
 
 export function DashboardPage() {
   const state = useVm((s) => s.status?.state);
+  const image = useVm((s) => s.progress.image);
   const start = useVm((s) => s.progress.start);
   const stop = useVm((s) => s.progress.stop);
   const pending = useVm((s) => s.status?.pendingRestart);
@@ -25,6 +26,7 @@ export function DashboardPage() {
         <LifecycleButtons />
       </header>
 
+      {image && <ProgressBar progress={image} label="Factory image build" />}
       {start && <ProgressBar progress={start} label="Start progress" />}
       {stop && <ProgressBar progress={stop} label="Stop progress" />}
       <VmErrorPanel />

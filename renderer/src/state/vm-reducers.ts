@@ -44,7 +44,10 @@ export function applyProgress(progress: ProgressMap, event: ProgressEvent): Prog
 /** A start's or stop's progress ends with the state it leads to; a reset ends with its call. */
 export function settleProgress(progress: ProgressMap, to: VmState): ProgressMap {
   const next = { ...progress };
-  if (to === 'running' || to === 'stopped' || to === 'error') delete next.start;
+  if (to === 'running' || to === 'stopped' || to === 'error') {
+    delete next.start;
+    delete next.image; // an image build is part of a start
+  }
   if (to === 'stopped' || to === 'error') delete next.stop;
   return next;
 }

@@ -56,8 +56,15 @@ test('progress is kept per operation and ends with the state it leads to', () =>
   });
   assert.equal(progress.start?.percent, 30);
   assert.equal(settleProgress(progress, 'starting').start?.percent, 30);
+  progress = applyProgress(progress, {
+    operation: 'image',
+    step: 'fetching busybox-static',
+    percent: 25,
+  });
+  assert.equal(settleProgress(progress, 'starting').image?.percent, 25);
   const settled = settleProgress(progress, 'running');
   assert.equal(settled.start, undefined);
+  assert.equal(settled.image, undefined, 'an image build ends with the start it is part of');
   assert.equal(settled.reset?.percent, 50, 'a reset outlives the start inside it');
   assert.equal(
     settleProgress({ stop: { operation: 'stop', step: 's', percent: 1 } }, 'stopped').stop,

@@ -148,10 +148,17 @@ test(
     assert.deepEqual(states, ['stopped>starting', 'starting>running']);
     for (const event of conn.notifications('event.state')) assert.equal(typeof event.at, 'number');
     assert.deepEqual(conn.notifications('event.progress'), [
+      { operation: 'start', step: 'checking the factory image', percent: 2 },
       { operation: 'start', step: 'preparing the data disk', percent: 5 },
     ]);
     const order = conn.messages.map((m) => m.method ?? 'answer');
-    assert.deepEqual(order.slice(-4), ['event.state', 'event.progress', 'event.state', 'answer']);
+    assert.deepEqual(order.slice(-5), [
+      'event.state',
+      'event.progress',
+      'event.progress',
+      'event.state',
+      'answer',
+    ]);
     // The launcher created the data disk, sparse, at the default size.
     assert.equal(statSync(paths.dataDisk).size, 64 * GiB);
     assert.equal((await api.call('status', {})).state, 'running');
