@@ -82,7 +82,14 @@ export class DashboardServer {
       dashboard: options.dashboard ?? (() => Promise.resolve({ url: dashboard.url })),
     };
     const log = options.log ?? (() => {});
-    server.on('request', (request, response) => void dashboard.onRequest(request, response));
+    server.on('request', (request, response) => {
+      // A request must never take the host (and the VM) down, whatever goes wrong serving it.
+      dashboard.onRequest(request, response).catch((error: Error) => {
+        log(`dashboard: a request failed: ${error.message}`);
+        if (!response.headersSent) response.writeHead(500).end();
+        else response.destroy();
+      });
+    });
     server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
       socket.on('error', () => {}); // a peer gone mid-handshake must not take the host down
       const refusal = dashboard.checkUpgrade(request);
@@ -133,9 +140,10 @@ export class DashboardServer {
       send(response, 400, 'text/plain; charset=utf-8', 'bad request\n', headers);
       return;
     }
-    const verdict = this.access.check(request, url);
-    if ('status' in verdict) {
-      send(response, verdict.status, 'text/plain; charset=utf-8', `${verdict.text}\n`, headers);
+    const page = url.pathname === '/' || url.pathname === '/index.html';
+    const refusal = this.access.check(request, url, page);
+    if (refusal) {
+      send(response, refusal.status, 'text/plain; charset=utf-8', `${refusal.text}\n`, headers);
       return;
     }
     if (request.method !== 'GET' && request.method !== 'HEAD') {
@@ -145,12 +153,8 @@ export class DashboardServer {
       });
       return;
     }
-    // The URL's token becomes a cookie, so the page's own scripts and styles load without it.
-    const extra: Record<string, string> = verdict.fromQuery
-      ? { 'Set-Cookie': this.access.cookie() }
-      : {};
     try {
-      await this.files.serve(url.pathname, request.method, response, extra);
+      await this.files.serve(url.pathname, request.method, response);
     } catch (error) {
       if (!response.headersSent) {
         send(response, 500, 'text/plain; charset=utf-8', `${(error as Error).message}\n`, headers);
@@ -161,9 +165,7 @@ export class DashboardServer {
   private checkUpgrade(request: IncomingMessage): Refusal | null {
     const url = parseUrl(request.url);
     if (!url || url.pathname !== API_PATH) return { status: 403, text: `not ${API_PATH}` };
-    const verdict = this.access.check(request, url);
-    if ('status' in verdict) return verdict;
-    return this.access.checkOrigin(request);
+    return this.access.check(request, url) ?? this.access.checkOrigin(request);
   }
 }
 

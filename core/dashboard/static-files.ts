@@ -140,7 +140,13 @@ export class StaticFiles {
       return headerPolicy(null);
     }
     if (this.csp?.mtimeMs !== mtimeMs) {
-      this.csp = { mtimeMs, policy: headerPolicy(metaPolicy(readFileSync(index, 'utf8'))) };
+      let page: string;
+      try {
+        page = readFileSync(index, 'utf8');
+      } catch {
+        return headerPolicy(null); // replaced or unreadable mid-rebuild: the strict default
+      }
+      this.csp = { mtimeMs, policy: headerPolicy(metaPolicy(page)) };
     }
     return this.csp.policy;
   }

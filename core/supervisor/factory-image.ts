@@ -14,7 +14,11 @@ const PROGRESS_LINE = /^progress (\d+) (.*)$/;
 export type ImageProgress = (step: string, percent: number) => void;
 
 /** Resolves once `imageDir` holds an intact factory image, building it if needed. */
-export async function ensureFactoryImage(imageDir: string, progress: ImageProgress): Promise<void> {
+export async function ensureFactoryImage(
+  imageDir: string,
+  progress: ImageProgress,
+  signal?: AbortSignal,
+): Promise<void> {
   try {
     verifyImage(imageDir);
     return;
@@ -22,15 +26,20 @@ export async function ensureFactoryImage(imageDir: string, progress: ImageProgre
     if (!(error instanceof ImageIntegrityError)) throw error;
     progress(`building the factory image (${error.message})`, 0);
   }
-  await buildInChild(imageDir, progress);
+  await buildInChild(imageDir, progress, signal);
   verifyImage(imageDir);
 }
 
-function buildInChild(imageDir: string, progress: ImageProgress): Promise<void> {
+function buildInChild(
+  imageDir: string,
+  progress: ImageProgress,
+  signal?: AbortSignal,
+): Promise<void> {
+  // A stop (or the host closing) aborts the start: the build is killed rather than waited for.
   const child = spawn(
     nodeForChildren(),
     ['--import', 'tsx', BUILDER, '--out', imageDir, '--summary', '--progress'],
-    { cwd: projectRoot, stdio: ['ignore', 'pipe', 'pipe'] },
+    { cwd: projectRoot, stdio: ['ignore', 'pipe', 'pipe'], ...(signal ? { signal } : {}) },
   );
   let output = '';
   let partial = '';
@@ -50,7 +59,8 @@ function buildInChild(imageDir: string, progress: ImageProgress): Promise<void> 
     child.once('error', (error) =>
       reject(new Error(`cannot run the image builder: ${error.message}`)),
     );
-    child.once('exit', (code, signal) => {
+    // 'close', not 'exit': the last lines of output (the error) have been read by then.
+    child.once('close', (code, signal) => {
       if (code === 0) return resolve();
       reject(
         new Error(

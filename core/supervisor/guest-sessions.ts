@@ -29,6 +29,8 @@ export class GuestSessions {
    */
   private readonly closing = new Set<Promise<void>>();
   private closed = false;
+  /** Opens under way count against the limit too, so parallel opens cannot exceed it. */
+  private opening = 0;
 
   constructor(
     private readonly ssh: () => Promise<GuestSsh>,
@@ -40,15 +42,16 @@ export class GuestSessions {
   }
 
   async open(params: ParamsOf<'session.open'>): Promise<{ id: number }> {
-    if (this.channels.size >= MAX_SESSIONS_PER_CLIENT) {
+    if (this.channels.size + this.opening >= MAX_SESSIONS_PER_CLIENT) {
       throw new ApiError(
         ErrorCode.session,
         `this client already has ${MAX_SESSIONS_PER_CLIENT} sessions open; close one first`,
       );
     }
-    await Promise.all(this.closing);
+    this.opening++;
     let channel: ClientChannel;
     try {
+      await Promise.all(this.closing);
       const ssh = await this.ssh();
       channel =
         params.command === undefined
@@ -60,6 +63,8 @@ export class GuestSessions {
         ErrorCode.session,
         `cannot open a ${params.command === undefined ? 'shell' : 'command'} in the VM: ${(error as Error).message}`,
       );
+    } finally {
+      this.opening--;
     }
     const id = this.nextId++;
     if (this.closed) {

@@ -70,6 +70,8 @@ export class Supervisor {
   private debugShell: DebugShellServer | null = null;
   private unsubscribeSerial: (() => void) | null = null;
   private closed = false;
+  /** Set while a reset runs: a start from another client then would race its disk deletion. */
+  private resetting = false;
   private readonly guestStats = new GuestStats();
 
   private constructor(
@@ -146,6 +148,7 @@ export class Supervisor {
   }
 
   async start(): Promise<VmStatus> {
+    this.refuseDuringReset('start');
     await this.lifecycleCall(() => this.lifecycle.start());
     return this.status();
   }
@@ -156,6 +159,7 @@ export class Supervisor {
   }
 
   async restart(params: ParamsOf<'restart'> = {}): Promise<VmStatus> {
+    this.refuseDuringReset('restart');
     await this.lifecycleCall(() => this.lifecycle.restart(params));
     return this.status();
   }
@@ -166,6 +170,25 @@ export class Supervisor {
    * fresh data disk, and start again if the VM was running.
    */
   async reset(params: ParamsOf<'reset'>): Promise<ResetResult> {
+    this.refuseDuringReset('reset');
+    this.resetting = true;
+    try {
+      return await this.runReset(params);
+    } finally {
+      this.resetting = false;
+    }
+  }
+
+  private refuseDuringReset(what: string): void {
+    if (this.resetting) {
+      throw new ApiError(
+        ErrorCode.wrongState,
+        `cannot ${what} while a reset to factory is running; it starts the VM again itself if it was running`,
+      );
+    }
+  }
+
+  private async runReset(params: ParamsOf<'reset'>): Promise<ResetResult> {
     const progress = (step: string, percent: number) =>
       this.emit('progress', { operation: 'reset', step, percent });
     const state = this.lifecycle.status().state;

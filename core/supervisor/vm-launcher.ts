@@ -38,7 +38,11 @@ export class VmLauncher implements VmRunner {
   async start(signal: AbortSignal, progress: StartProgress): Promise<RunningVm> {
     const settings = this.settings();
     progress('checking the factory image', 2);
-    await ensureFactoryImage(this.context.imageDir, this.context.onImageProgress ?? (() => {}));
+    await ensureFactoryImage(
+      this.context.imageDir,
+      this.context.onImageProgress ?? (() => {}),
+      signal,
+    );
     if (signal.aborted) throw new Error('start cancelled');
     progress('preparing the data disk', 5);
     prepareDataDisk(this.context.dataDisk, settings.diskGiB);

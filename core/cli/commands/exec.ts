@@ -15,7 +15,9 @@ export async function execCommand({ paths }: CommandContext, argv: string[]): Pr
   try {
     const { id } = await api.call('session.open', { command: argv.map(shellQuote).join(' ') });
     // A terminal's stdin stays ours: the command gets an empty stdin, as `ssh host cmd < /dev/null`.
-    const result = await pipeSession(api, id, { forwardStdin: !process.stdin.isTTY });
+    const forwardStdin = !process.stdin.isTTY;
+    if (!forwardStdin) await api.call('session.eof', { id });
+    const result = await pipeSession(api, id, { forwardStdin });
     return result.code;
   } finally {
     api.close();

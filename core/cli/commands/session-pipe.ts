@@ -1,5 +1,6 @@
 // Moves one guest session's bytes between this process's stdio and the API: stdin in (until EOF,
 // or a detach byte), stdout and stderr out, and the session's exit as our exit code.
+import { constants } from 'node:os';
 import type { ApiClient } from '../../api/client.ts';
 
 export interface PipeOptions {
@@ -14,8 +15,13 @@ export interface PipeResult {
   detached: boolean;
 }
 
-/** Exit code of a session: its own, or 128+signal number as a shell reports it. */
-const SIGNAL_NUMBERS: Record<string, number> = { HUP: 1, INT: 2, QUIT: 3, KILL: 9, TERM: 15 };
+/** 128 + the signal's number, as a shell reports a command killed by it ("SIGTERM" or "TERM"). */
+export function signalExitCode(signal: string): number {
+  const name = (
+    signal.startsWith('SIG') ? signal : `SIG${signal}`
+  ) as keyof typeof constants.signals;
+  return 128 + (constants.signals[name] ?? 0);
+}
 
 export function pipeSession(
   api: ApiClient,
@@ -41,7 +47,7 @@ export function pipeSession(
       }),
       api.on('session.exit', (event) => {
         if (event.id !== id) return;
-        const code = event.code ?? (event.signal ? 128 + (SIGNAL_NUMBERS[event.signal] ?? 0) : 1);
+        const code = event.code ?? (event.signal ? signalExitCode(event.signal) : 1);
         void writes.then(() => finish({ code, detached: false }));
       }),
     );

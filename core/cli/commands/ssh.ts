@@ -13,15 +13,18 @@ export async function sshCommand({ paths }: CommandContext, args: string[]): Pro
   const proxy = [process.execPath, ...process.execArgv, main, 'vsock-proxy', '22']
     .map(shellQuote)
     .join(' ');
+  // ssh expands %-tokens in these options, so a literal % is written %%.
+  const literal = (text: string) => text.replaceAll('%', '%%');
   const options = [
     '-i',
-    join(paths.ssh, 'id_ed25519'),
+    literal(join(paths.ssh, 'id_ed25519')),
     '-o',
     'IdentitiesOnly=yes',
     '-o',
-    `ProxyCommand=env BERTH_HOME=${shellQuote(paths.home)} ${proxy}`,
+    literal(`ProxyCommand=env BERTH_HOME=${shellQuote(paths.home)} ${proxy}`),
     '-o',
-    `UserKnownHostsFile=${join(paths.ssh, 'known_hosts')}`,
+    // Quoted: ssh reads this option as a list separated by spaces.
+    literal(`UserKnownHostsFile="${join(paths.ssh, 'known_hosts')}"`),
     '-o',
     'StrictHostKeyChecking=accept-new',
     '-o',
