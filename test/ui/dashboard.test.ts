@@ -91,16 +91,25 @@ async function open(name: string): Promise<void> {
 /** Types a command in the VM console and waits for a line of its output to match. */
 async function inConsole(command: string, expected: RegExp): Promise<void> {
   const consoleView = page.getByTestId('vm-console');
-  // The shell's prompt first: what a user waits for before typing.
-  await page.waitForFunction(
-    () =>
-      /# \s*$/.test(
+  const rows = () =>
+    page.evaluate(
+      () =>
         (document.querySelector('[data-testid="vm-console"] .xterm-rows') as HTMLElement | null)
           ?.innerText ?? '',
-      ),
-    undefined,
-    { timeout: 30_000 },
-  );
+    );
+  // The shell's prompt first, as a user waits for it. If the session could not open (the
+  // console then says "press Enter to try again"), Enter is what a user would press.
+  for (let attempt = 0; !/# \s*$/.test(await rows()); attempt++) {
+    if (attempt === 100) {
+      await page.screenshot({ path: join(RESULTS, 'ui-failure-console.png') });
+      throw new Error(`no shell prompt in the console: ${JSON.stringify(await rows())}`);
+    }
+    if (attempt > 0 && attempt % 30 === 0) {
+      await consoleView.click();
+      await page.keyboard.press('Enter');
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
   await consoleView.click();
   await page.keyboard.type(`${command}\n`);
   try {
