@@ -6,6 +6,7 @@ import { GuestSsh } from './ssh-session.ts';
 import type { GuestSshKey } from './ssh-keys.ts';
 
 export const DEFAULT_GUEST_CONNECT_TIMEOUT_MS = 20_000;
+const CONNECT_RETRY_DELAY_MS = 500;
 
 export class GuestNotRunningError extends Error {
   constructor() {
@@ -43,7 +44,16 @@ export class GuestConnection {
   private async connect(): Promise<GuestSsh> {
     let ssh: GuestSsh;
     try {
-      ssh = await GuestSsh.connect(this.vsockPath, this.key, this.connectTimeoutMs);
+      ssh = await GuestSsh.connect(this.vsockPath, this.key, this.connectTimeoutMs).catch(
+        async (first: unknown) => {
+          // One retry after a short pause: a connection refused or reset in the moment right
+          // after the guest said READY (or while it is busy) should not cost the user a shell.
+          if (this.closed) throw first;
+          await new Promise((resolve) => setTimeout(resolve, CONNECT_RETRY_DELAY_MS));
+          if (this.closed) throw first;
+          return GuestSsh.connect(this.vsockPath, this.key, this.connectTimeoutMs);
+        },
+      );
     } catch (error) {
       if (this.closed) throw new GuestNotRunningError();
       throw new Error(
