@@ -9,6 +9,7 @@ export type { SettingsDiffEntry };
 
 export type VmState = 'stopped' | 'starting' | 'running' | 'stopping' | 'error';
 
+/** Why the VM is in the error state, in words a user can act on. */
 export interface VmErrorInfo {
   message: string;
   /** "killed by SIGKILL", "exit code 1"; null when the VMM did not exit (it could not start). */
@@ -17,8 +18,10 @@ export interface VmErrorInfo {
 }
 
 export interface StopRecord {
+  /** False when the guest did not power off in time (or could not be asked) and was killed. */
   graceful: boolean;
   durationMs: number;
+  /** Set when the user must be told something, e.g. that the VM was killed. */
   message?: string;
 }
 

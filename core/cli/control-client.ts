@@ -30,6 +30,16 @@ export async function connectControl(path: string): Promise<ApiClient | null> {
   return socket ? new ApiClient(socketTransport(socket)) : null;
 }
 
+/**
+ * The running supervisor, for commands that need a running VM (console, exec): null, with the
+ * user told how to start it, when there is none.
+ */
+export async function connectForRunningVm(path: string): Promise<ApiClient | null> {
+  const api = await connectControl(path);
+  if (!api) process.stderr.write('berth: the VM is not running; start it with `berth start`\n');
+  return api;
+}
+
 /** A supervisor to talk to: the running one, or a background host started now. */
 export async function ensureSupervisor(paths: Paths): Promise<ApiClient> {
   const running = await connectControl(paths.controlSocket);

@@ -5,6 +5,7 @@
 // Every start and stop runs on one queue, one at a time, so two operations never interleave
 // their awaits and two VMs never run at once. The calls themselves only decide whether to join,
 // answer at once, or queue; they never throw for a state problem.
+import type { StateEvent, StopRecord, VmErrorInfo, VmState } from '../api/types.ts';
 import {
   describeExit,
   VmStartError,
@@ -13,33 +14,12 @@ import {
   type VmRunner,
 } from './vm-runner.ts';
 
-export type VmState = 'stopped' | 'starting' | 'running' | 'stopping' | 'error';
+export type { StopRecord, VmErrorInfo, VmState };
 
 export const DEFAULT_STOP_DEADLINE_MS = 15_000;
 
-/** Why the VM is in the error state, in words a user can act on. */
-export interface VmErrorInfo {
-  message: string;
-  /** "killed by SIGKILL", "exit code 1"; null when the VMM did not exit (e.g. it could not start). */
-  exitReason: string | null;
-  serialTail: string;
-}
-
-export interface StopRecord {
-  /** False when the guest did not power off in time (or could not be asked) and was killed. */
-  graceful: boolean;
-  durationMs: number;
-  /** Set when the user must be told something, e.g. that the VM was killed. */
-  message?: string;
-}
-
-export interface StateChange {
-  from: VmState;
-  to: VmState;
-  at: number;
-  error?: VmErrorInfo;
-  message?: string;
-}
+/** A state change, as the API's clients receive it. */
+export type StateChange = StateEvent;
 
 export interface ProgressEvent {
   step: string;

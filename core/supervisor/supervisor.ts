@@ -137,14 +137,11 @@ export class Supervisor {
   }
 
   status(): VmStatus {
-    const { lastStop, ...status } = this.lifecycle.status();
-    const result: VmStatus = {
-      ...status,
+    return {
+      ...this.lifecycle.status(),
       pendingRestart: this.pendingRestart(),
       dataDirectory: this.paths.home,
     };
-    if (lastStop) result.lastStop = lastStop;
-    return result;
   }
 
   async start(): Promise<VmStatus> {

@@ -91,12 +91,7 @@ async function open(name: string): Promise<void> {
 /** Types a command in the VM console and waits for a line of its output to match. */
 async function inConsole(command: string, expected: RegExp): Promise<void> {
   const consoleView = page.getByTestId('vm-console');
-  const rows = () =>
-    page.evaluate(
-      () =>
-        (document.querySelector('[data-testid="vm-console"] .xterm-rows') as HTMLElement | null)
-          ?.innerText ?? '',
-    );
+  const rows = () => consoleView.locator('.xterm-rows').innerText();
   // The shell's prompt first, as a user waits for it. If the session could not open (the
   // console then says "press Enter to try again"), Enter is what a user would press.
   for (let attempt = 0; !/# \s*$/.test(await rows()); attempt++) {
@@ -108,27 +103,20 @@ async function inConsole(command: string, expected: RegExp): Promise<void> {
       await consoleView.click();
       await page.keyboard.press('Enter');
     }
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await sleep(200);
   }
   await consoleView.click();
   await page.keyboard.type(`${command}\n`);
-  try {
-    await page.waitForFunction(
-      ([source, flags]) =>
-        new RegExp(source!, flags).test(
-          (document.querySelector('[data-testid="vm-console"] .xterm-rows') as HTMLElement | null)
-            ?.innerText ?? '',
-        ),
-      [expected.source, expected.flags],
-      { timeout: 30_000 },
-    );
-  } catch (error) {
-    const text = await consoleView.innerText();
-    throw new Error(
-      `${command}: no ${expected} in the console: ${JSON.stringify(text)}\n${(error as Error).message}`,
-    );
+  const deadline = Date.now() + 30_000;
+  while (!expected.test(await rows())) {
+    if (Date.now() > deadline) {
+      throw new Error(`${command}: no ${expected} in the console: ${JSON.stringify(await rows())}`);
+    }
+    await sleep(100);
   }
 }
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 test('first paint, then Start shows running', STEP, async () => {
   await page.goto(url);
@@ -169,7 +157,7 @@ test('Settings: CPUs 2, Apply & restart, and nproc in the console prints 2', STE
   for (let i = 0; i < 300; i++) {
     const status: VmStatus = await api.call('status');
     if (status.state === 'running' && status.vmmPid !== pidBefore) break;
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await sleep(200);
   }
   await vmState('running');
   await page.screenshot({ path: join(RESULTS, 'ui-settings.png') });

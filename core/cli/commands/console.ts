@@ -2,7 +2,7 @@
 // resized with it), raw mode, until the shell exits or the user types the escape key (Ctrl-]),
 // which detaches and leaves the VM running. Without a terminal (a pipe) it still works, so
 // scripts and tests can drive it; stdin's end closes the shell's input.
-import { connectControl } from '../control-client.ts';
+import { connectForRunningVm } from '../control-client.ts';
 import { say } from '../output.ts';
 import type { CommandContext } from './lifecycle.ts';
 import { pipeSession } from './session-pipe.ts';
@@ -10,11 +10,8 @@ import { pipeSession } from './session-pipe.ts';
 const DETACH_BYTE = 0x1d; // Ctrl-]
 
 export async function consoleCommand({ paths }: CommandContext): Promise<number> {
-  const api = await connectControl(paths.controlSocket);
-  if (!api) {
-    process.stderr.write('berth: the VM is not running; start it with `berth start`\n');
-    return 1;
-  }
+  const api = await connectForRunningVm(paths.controlSocket);
+  if (!api) return 1;
   const stdin = process.stdin;
   const tty = stdin.isTTY === true && process.stdout.isTTY === true;
   const size = () => ({ cols: process.stdout.columns || 80, rows: process.stdout.rows || 24 });

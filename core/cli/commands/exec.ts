@@ -1,17 +1,14 @@
 // berth exec -- CMD [ARG...]: runs a command in the VM as root; its stdout, stderr and exit code
 // become ours. Arguments are quoted for the guest's shell, so they arrive exactly as given.
-import { connectControl } from '../control-client.ts';
+import { connectForRunningVm } from '../control-client.ts';
 import { UsageError } from '../output.ts';
 import type { CommandContext } from './lifecycle.ts';
 import { pipeSession } from './session-pipe.ts';
 
 export async function execCommand({ paths }: CommandContext, argv: string[]): Promise<number> {
   if (argv.length === 0) throw new UsageError('exec needs a command: berth exec -- uname -a');
-  const api = await connectControl(paths.controlSocket);
-  if (!api) {
-    process.stderr.write('berth: the VM is not running; start it with `berth start`\n');
-    return 1;
-  }
+  const api = await connectForRunningVm(paths.controlSocket);
+  if (!api) return 1;
   try {
     const { id } = await api.call('session.open', { command: argv.map(shellQuote).join(' ') });
     // A terminal's stdin stays ours: the command gets an empty stdin, as `ssh host cmd < /dev/null`.
