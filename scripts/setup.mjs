@@ -28,6 +28,8 @@ const DEBIAN_PACKAGES = {
   socat: 'the debug-shell test talks to run/debug-shell.sock as a user would',
   'openssh-client': 'berth ssh runs your OpenSSH through a vsock ProxyCommand',
   chromium: 'the UI test drives the dashboard in browser mode (playwright-core)',
+  'squashfs-tools': "mksquashfs writes the factory image's system image (the container engine)",
+  passt: 'user-mode networking for the VM (guest traffic becomes host sockets)',
 };
 
 function run(cmd, args, options = {}) {

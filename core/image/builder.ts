@@ -16,8 +16,14 @@ import { CpioArchive } from './cpio.ts';
 import { type DebianPackage, DebianPackageCache, dependencyNames } from './debian.ts';
 import { elfNeeds, isElf } from './elf.ts';
 import { resolveModules } from './kernel-modules.ts';
-import { type ImageManifest, describeArtifacts, serializeManifest } from './manifest.ts';
+import {
+  type ImageManifest,
+  SYSTEM_IMAGE,
+  describeArtifacts,
+  serializeManifest,
+} from './manifest.ts';
 import { type ImageSpec, ImageSpecError } from './spec.ts';
+import { stageSystemTree, writeSquashfs } from './system-image.ts';
 import { lookup, readInTree, resolveFile } from './unpacked-tree.ts';
 
 export interface BuildOptions {
@@ -182,7 +188,12 @@ export function buildImage(options: BuildOptions): ImageManifest {
   const progress = options.progress ?? (() => {});
   const debs = new DebianPackageCache(cacheDir, log);
   progress('looking up the Debian packages', 2);
-  debs.lookUp([spec.kernel.package, ...spec.packages.map((p) => p.name), ...spec.libraries]);
+  debs.lookUp([
+    spec.kernel.package,
+    ...spec.packages.map((p) => p.name),
+    ...spec.libraries,
+    ...(spec.system ? [...spec.system.packages, ...spec.system.libraries] : []),
+  ]);
   progress(`fetching ${spec.kernel.package}`, 5);
   const archive = new CpioArchive();
   addSkeleton(archive);
@@ -242,6 +253,31 @@ export function buildImage(options: BuildOptions): ImageManifest {
   });
   packages.push(...libraryPackages);
 
+  let systemImage: Buffer | undefined;
+  if (spec.system) {
+    progress('staging the system image', 72);
+    const tree = stageSystemTree(spec.system, debs, join(cacheDir, 'system-tree'), (soname) =>
+      archive.has(`${LIB_DIR}/${soname}`),
+    );
+    for (const entry of tree.etc) {
+      // The spec's own files win over a package's defaults.
+      if (archive.has(entry.path) || spec.files.some((f) => f.path === entry.path)) continue;
+      archive.add(
+        entry.path,
+        entry.kind === 'symlink'
+          ? { kind: 'symlink', target: entry.target! }
+          : { kind: 'file', mode: entry.mode, data: entry.data! },
+      );
+    }
+    packages.push(...tree.packages);
+    progress('writing the system image (squashfs)', 76);
+    mkdirSync(outDir, { recursive: true });
+    const squashfs = join(outDir, `${SYSTEM_IMAGE}.partial`);
+    writeSquashfs(tree.root, squashfs);
+    systemImage = readFileSync(squashfs);
+    log(`image: system image: ${tree.files} files from ${tree.packages.length} packages`);
+  }
+
   progress('adding kernel modules', 80);
   const moduleFiles = resolveModules(kernel.pkg.root, release, spec.modules);
   const modulePaths = moduleFiles.map((rel) => `/lib/modules/${release}/${rel}`);
@@ -275,17 +311,24 @@ export function buildImage(options: BuildOptions): ImageManifest {
     vmlinuz: readInTree(kernel.pkg.root, `/boot/${vmlinuzName}`),
     'initrd.img': gzipSync(cpio, { level: 9 }),
     cmdline: Buffer.from(`${spec.kernel.cmdline}\n`),
+    ...(systemImage ? { [SYSTEM_IMAGE]: systemImage } : {}),
   };
   const manifest: ImageManifest = {
     name: spec.name,
     kernel: { package: kernel.pkg.name, version: kernel.pkg.version, release },
-    packages: packages.map(({ name, version, sha256 }) => ({ name, version, sha256 })),
+    packages: [...new Map(packages.map((p) => [p.name, p])).values()].map(
+      ({ name, version, sha256 }) => ({ name, version, sha256 }),
+    ),
     modules: moduleFiles.map((f) => basename(f)),
     initrd: { entries: archive.paths().length, uncompressedBytes: cpio.length },
     artifacts: describeArtifacts(contents),
   };
   mkdirSync(outDir, { recursive: true });
-  for (const [name, data] of Object.entries(contents)) writeAtomically(join(outDir, name), data);
+  for (const [name, data] of Object.entries(contents)) {
+    if (name === SYSTEM_IMAGE)
+      renameSync(join(outDir, `${SYSTEM_IMAGE}.partial`), join(outDir, name));
+    else writeAtomically(join(outDir, name), data);
+  }
   // The manifest goes last: it is the commit point that says the artifacts above belong together.
   writeAtomically(join(outDir, 'manifest.json'), serializeManifest(manifest));
   progress('factory image ready', 100);

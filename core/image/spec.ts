@@ -25,6 +25,22 @@ export interface InlineFile {
   mode: number;
 }
 
+/**
+ * The read-only system image (squashfs, its own virtio-blk device): whole Debian packages that are
+ * too large for the initrd (the container engine). init mounts it and lays its /usr over the
+ * initrd's; the packages' /etc files go into the initrd, where /etc stays writable.
+ */
+export interface SystemSpec {
+  /** Debian packages taken whole (minus `exclude`). */
+  packages: string[];
+  /** Packages searched for the shared libraries the packages' ELF files need (as `libraries`). */
+  libraries: string[];
+  /** Paths (and everything under them) left out: documentation, systemd units, ... */
+  exclude: string[];
+  /** Symlinks to add, path -> target (Debian sets some up with update-alternatives). */
+  links: { path: string; target: string }[];
+}
+
 export interface ImageSpec {
   name: string;
   kernel: { package: string; cmdline: string };
@@ -33,6 +49,7 @@ export interface ImageSpec {
   libraries: string[];
   guest: GuestProgram[];
   files: InlineFile[];
+  system: SystemSpec | null;
 }
 
 export class ImageSpecError extends Error {
@@ -137,6 +154,28 @@ function inlineFile(value: unknown, field: string): InlineFile {
   };
 }
 
+function systemSpec(value: unknown, field: string): SystemSpec | null {
+  if (value === undefined) return null;
+  const obj = object(value, field);
+  onlyKeys(obj, field, ['packages', 'libraries', 'exclude', 'links']);
+  const debianName = (v: unknown, f: string) => string(v, f, DEBIAN_NAME, 'a Debian package name');
+  const links = object(obj.links ?? {}, `${field}.links`);
+  const spec: SystemSpec = {
+    packages: list(obj.packages, `${field}.packages`, debianName),
+    libraries: list(obj.libraries, `${field}.libraries`, debianName),
+    exclude: list(obj.exclude, `${field}.exclude`, absolutePath),
+    links: Object.entries(links).map(([path, target]) => ({
+      path: absolutePath(path, `${field}.links`),
+      target: string(target, `${field}.links.${path}`),
+    })),
+  };
+  if (spec.packages.length === 0)
+    throw new ImageSpecError(`${field}.packages`, 'must list at least one package');
+  unique(spec.packages, (p) => p, `${field}.packages`);
+  unique(spec.libraries, (l) => l, `${field}.libraries`);
+  return spec;
+}
+
 export function parseImageSpec(text: string): ImageSpec {
   let doc: unknown;
   try {
@@ -153,6 +192,7 @@ export function parseImageSpec(text: string): ImageSpec {
     'libraries',
     'guest',
     'files',
+    'system',
   ]);
   const kernel = object(top.kernel, 'kernel');
   onlyKeys(kernel, 'kernel', ['package', 'cmdline']);
@@ -178,6 +218,7 @@ export function parseImageSpec(text: string): ImageSpec {
       };
     }),
     files: list(top.files, 'files', inlineFile),
+    system: systemSpec(top.system, 'system'),
   };
   unique(spec.modules, (m) => m.replaceAll('-', '_'), 'modules');
   unique(spec.packages, (p) => p.name, 'packages');

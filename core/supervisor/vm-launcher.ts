@@ -68,7 +68,11 @@ function qemuRunner(settings: Settings, context: LaunchContext): VmRunner {
     serialLog: context.serialLog,
     cpus: settings.cpus,
     memoryMiB: settings.memoryMiB,
-    kernelArgs: [authorizedKeyArgument(context.key)],
+    // The guest's init reads berth.storage_driver= into /etc/docker/daemon.json.
+    kernelArgs: [
+      authorizedKeyArgument(context.key),
+      `berth.storage_driver=${settings.storageDriver}`,
+    ],
     log: context.log,
   });
 }

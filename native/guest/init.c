@@ -3,9 +3,12 @@
  *
  * Boot order (see README.md for the full contract):
  *   1. mount the API filesystems, open /dev/console
- *   2. load the kernel modules listed in /etc/berth/modules
+ *   2. load the kernel modules listed in /etc/berth/modules; mount the
+ *      read-only system image (squashfs, serial berth-system) under /usr
  *   3. hostname, loopback up
- *   4. data disk /dev/vda on /var (format only if it is all zeros)
+ *   4. data disk /dev/vda on /var (format only if it is all zeros: btrfs
+ *      when that storage driver is chosen, else ext4); then the container
+ *      engine: containerd, dockerd, and docker.sock on vsock port 2375
  *   5. SSH host key, authorized key from the kernel command line
  *   6. vsock SSH listener (berth-vsockd + dropbear -i)
  *   7. root shell on the serial console
@@ -36,6 +39,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <linux/fs.h>
@@ -56,6 +60,13 @@
 
 #define HOST_KEY "/var/lib/dropbear/dropbear_ed25519_host_key"
 #define AUTH_KEY_PARAM "berth.authorized_key"
+#define STORAGE_DRIVER_PARAM "berth.storage_driver"
+
+#define SYSTEM_SERIAL "berth-system"
+#define SYSTEM_MOUNT "/.system"
+#define DOCKER_VSOCK_PORT "2375"    /* must match DOCKER_VSOCK_PORT on the host */
+#define DOCKER_SOCKET "/var/run/docker.sock"
+#define DOCKER_STOP_GRACE_MS 8000   /* dockerd stops its containers (shutdown-timeout 5 s) */
 
 #define READY_FD 3            /* must match "--ready-fd" in listener_argv */
 #define READY_TIMEOUT_MS 5000
@@ -70,6 +81,14 @@
 /* ---- small utilities ------------------------------------------------ */
 
 static char *const base_env[] = { "HOME=/", "PATH=" SEARCH_PATH, NULL };
+/* DOCKER_RAMDISK: the root is an initramfs, which runc cannot pivot_root away from. */
+static char *const engine_env[] = {
+	"HOME=/root", "PATH=" SEARCH_PATH, "DOCKER_RAMDISK=true", NULL,
+};
+
+/* From berth.storage_driver= on the kernel command line (the host's setting). */
+static char storage_driver[16] = "overlay2";
+static int system_image_mounted;
 static char *const shell_env[] = {
 	"HOME=/root", "TERM=linux", "PATH=" SEARCH_PATH, NULL,
 };
@@ -392,6 +411,51 @@ static void load_modules(void)
 	fclose(f);
 }
 
+/* ---- step 2b: the read-only system image ----------------------------- */
+
+/* The virtio disk whose serial (the host's --serial) is `serial`. */
+static int find_disk_by_serial(const char *serial, char *dev, size_t size)
+{
+	char path[64], buf[64];
+
+	for (char c = 'a'; c <= 'z'; c++) {
+		snprintf(path, sizeof path, "/sys/block/vd%c/serial", c);
+		if (read_text(path, buf, sizeof buf) < 0)
+			continue;
+		if (strcmp(trim(buf), serial) == 0) {
+			snprintf(dev, size, "/dev/vd%c", c);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* squashfs on its own disk, its /usr laid over the initrd's (read-only
+ * overlay: the initrd's files first, then the image's). Called once the
+ * data disk (the first virtio disk) has appeared, so the rest have too. */
+static void mount_system_image(void)
+{
+	char dev[32];
+
+	if (!find_disk_by_serial(SYSTEM_SERIAL, dev, sizeof dev)) {
+		say("no system image disk (serial %s): the container engine is not available",
+		    SYSTEM_SERIAL);
+		return;
+	}
+	mkdir_p(SYSTEM_MOUNT, 0755);
+	if (mount(dev, SYSTEM_MOUNT, "squashfs", MS_RDONLY | MS_NODEV, NULL) < 0) {
+		say("cannot mount the system image %s: %s", dev, strerror(errno));
+		return;
+	}
+	if (mount("overlay", "/usr", "overlay", MS_RDONLY | MS_NODEV,
+		  "lowerdir=/usr:" SYSTEM_MOUNT "/usr") < 0) {
+		say("cannot lay the system image over /usr: %s", strerror(errno));
+		umount2(SYSTEM_MOUNT, MNT_DETACH);
+		return;
+	}
+	system_image_mounted = 1;
+}
+
 /* ---- step 3: hostname and loopback ---------------------------------- */
 
 static void set_hostname(void)
@@ -433,12 +497,25 @@ static void bring_up_loopback(void)
 
 /* ---- step 4: data disk on /var -------------------------------------- */
 
-enum disk_kind { DISK_EXT4, DISK_BLANK, DISK_FOREIGN, DISK_UNREADABLE };
+enum disk_kind { DISK_EXT4, DISK_BTRFS, DISK_BLANK, DISK_FOREIGN, DISK_UNREADABLE };
 
 static char *const mkfs_argv[] = {
 	"/sbin/mkfs.ext4", "-q", "-F", "-L", "berth-data", "-m", "0",
 	"-E", "lazy_itable_init=1,lazy_journal_init=1", DATA_DISK, NULL,
 };
+/* From the system image: only there when it is mounted. */
+static char *const mkfs_btrfs_argv[] = {
+	"/usr/sbin/mkfs.btrfs", "-q", "-f", "-L", "berth-data", DATA_DISK, NULL,
+};
+
+#define BTRFS_SUPER_OFFSET 0x10000 /* the primary superblock, at 64 KiB */
+#define BTRFS_MAGIC "_BHRfS_M"     /* at +0x40 in the superblock */
+#define BTRFS_TOTAL_BYTES 0x70     /* u64 LE in the superblock */
+
+static int wants_btrfs(void)
+{
+	return strcmp(storage_driver, "btrfs") == 0;
+}
 
 static int wait_for_path(const char *path, long timeout_ms)
 {
@@ -502,8 +579,12 @@ static enum disk_kind probe_disk(const char *dev)
 		return DISK_UNREADABLE;
 	}
 	ssize_t n = pread_full(fd, sb, sizeof sb, 1024); /* ext2/3/4 superblock */
+	unsigned char magic[8];
+	ssize_t m = pread_full(fd, magic, sizeof magic, BTRFS_SUPER_OFFSET + 0x40);
 	if (n >= 58 && sb[56] == 0x53 && sb[57] == 0xEF) { /* s_magic 0xEF53, LE */
 		kind = DISK_EXT4;
+	} else if (m == (ssize_t)sizeof magic && memcmp(magic, BTRFS_MAGIC, 8) == 0) {
+		kind = DISK_BTRFS;
 	} else if (n >= 0) {
 		int zero = starts_with_zeros(fd, ZERO_CHECK_BYTES);
 		kind = zero < 0 ? DISK_UNREADABLE : zero ? DISK_BLANK : DISK_FOREIGN;
@@ -521,9 +602,9 @@ static void mount_var_tmpfs(void)
 		say("cannot mount tmpfs on /var: %s", strerror(errno));
 }
 
-static void mount_var_disk(void)
+static void mount_var_disk(const char *type)
 {
-	if (mount(DATA_DISK, "/var", "ext4", MS_NOATIME, NULL) == 0)
+	if (mount(DATA_DISK, "/var", type, MS_NOATIME, NULL) == 0)
 		return;
 	say("cannot mount %s on /var: %s", DATA_DISK, strerror(errno));
 	mount_var_tmpfs();
@@ -534,6 +615,35 @@ static char *const resize_argv[] = { "/sbin/resize2fs", DATA_DISK, NULL };
 static uint64_t le32_at(const unsigned char *p)
 {
 	return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24;
+}
+
+static uint64_t le64_at(const unsigned char *p)
+{
+	return le32_at(p) | le32_at(p + 4) << 32;
+}
+
+static char *const btrfs_resize_argv[] = {
+	"/usr/bin/btrfs", "-q", "filesystem", "resize", "max", "/var", NULL,
+};
+
+/* As grow_var_if_disk_grew, for a btrfs /var (it grows online too). */
+static void grow_btrfs_if_disk_grew(void)
+{
+	unsigned char sb[8];
+	uint64_t device_bytes = 0;
+	int fd = open(DATA_DISK, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	ssize_t n = pread_full(fd, sb, sizeof sb, BTRFS_SUPER_OFFSET + BTRFS_TOTAL_BYTES);
+	int sized = ioctl(fd, BLKGETSIZE64, &device_bytes) == 0;
+	close(fd);
+	if (n < (ssize_t)sizeof sb || !sized || device_bytes < le64_at(sb) + (1ULL << 20))
+		return;
+	say("growing /var from %llu to %llu MiB", (unsigned long long)(le64_at(sb) >> 20),
+	    (unsigned long long)(device_bytes >> 20));
+	if (run(btrfs_resize_argv, 1) != 0)
+		say("could not grow /var; it keeps its old size");
 }
 
 /* The host grows the disk file when the disk setting grows; the filesystem
@@ -576,23 +686,32 @@ static void setup_data_disk(void)
 
 	if (!wait_for_path(DATA_DISK, DISK_WAIT_MS)) {
 		say("warning: %s did not appear within %d s", DATA_DISK, DISK_WAIT_MS / 1000);
+		mount_system_image();
 		mount_var_tmpfs();
 	} else {
+		mount_system_image(); /* mkfs.btrfs and btrfs live there */
 		switch (probe_disk(DATA_DISK)) {
 		case DISK_EXT4:
-			mount_var_disk();
+			mount_var_disk("ext4");
 			grow_var_if_disk_grew();
 			break;
-		case DISK_BLANK:
-			if (run(mkfs_argv, 0) == 0) {
-				say("formatted %s (first boot)", DATA_DISK);
-				mount_var_disk();
+		case DISK_BTRFS:
+			mount_var_disk("btrfs");
+			grow_btrfs_if_disk_grew();
+			break;
+		case DISK_BLANK: {
+			int btrfs = wants_btrfs() && system_image_mounted;
+			if (run(btrfs ? mkfs_btrfs_argv : mkfs_argv, 0) == 0) {
+				say("formatted %s as %s (first boot)", DATA_DISK,
+				    btrfs ? "btrfs" : "ext4");
+				mount_var_disk(btrfs ? "btrfs" : "ext4");
 			} else {
 				mount_var_tmpfs();
 			}
 			break;
+		}
 		case DISK_FOREIGN:
-			say("%s holds data that is not ext4; not formatting it "
+			say("%s holds data that is neither ext4 nor btrfs; not formatting it "
 			    "(reset to factory to recreate the data disk)", DATA_DISK);
 			mount_var_tmpfs();
 			break;
@@ -604,6 +723,9 @@ static void setup_data_disk(void)
 	mkdir_p("/var/lib/berth", 0755);
 	mkdir_p("/var/log", 0755);
 	mkdir_p("/var/lib/dropbear", 0700);
+	/* /var/run/docker.sock is where every docker tool looks: keep it in /run. */
+	if (symlink("/run", "/var/run") < 0 && errno != EEXIST)
+		say("cannot link /var/run: %s", strerror(errno));
 }
 
 /* ---- step 5: SSH keys ------------------------------------------------- */
@@ -737,6 +859,142 @@ static void install_authorized_key(void)
 			     colon + 1, (int)(len - (size_t)(colon - value) - 1));
 }
 
+/* ---- step 4b: the container engine's configuration ------------------- */
+
+static int is_storage_driver(const char *s, size_t len)
+{
+	static const char *const drivers[] = { "overlay2", "btrfs", "vfs" };
+
+	for (size_t i = 0; i < sizeof drivers / sizeof drivers[0]; i++)
+		if (strlen(drivers[i]) == len && strncmp(drivers[i], s, len) == 0)
+			return 1;
+	return 0;
+}
+
+static void read_storage_driver(void)
+{
+	char cmdline[8192];
+	const char *value;
+	size_t len;
+
+	if (read_text("/proc/cmdline", cmdline, sizeof cmdline) < 0 ||
+	    !find_param(cmdline, STORAGE_DRIVER_PARAM, &value, &len))
+		return;
+	if (!is_storage_driver(value, len)) {
+		say("unknown " STORAGE_DRIVER_PARAM " '%.*s'; using %s", (int)len, value,
+		    storage_driver);
+		return;
+	}
+	memcpy(storage_driver, value, len);
+	storage_driver[len] = '\0';
+}
+
+static int write_text(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+	if (fd < 0)
+		return -1;
+	write_all(fd, text, strlen(text));
+	return close(fd);
+}
+
+#define DOCKER_BTRFS_HOME "/var/lib/docker/btrfs"
+#define DOCKER_BTRFS_FILE "/var/lib/berth/docker-btrfs.img"
+
+static char *const mkfs_btrfs_file_argv[] = {
+	"/usr/sbin/mkfs.btrfs", "-q", "-f", "-L", "berth-docker", DOCKER_BTRFS_FILE, NULL,
+};
+static char *const mount_btrfs_file_argv[] = {
+	"/bin/mount", "-t", "btrfs", "-o", "loop,noatime", DOCKER_BTRFS_FILE, DOCKER_BTRFS_HOME, NULL,
+};
+
+/* The btrfs driver needs its home (/var/lib/docker/btrfs) on btrfs. A data
+ * disk formatted ext4 (the driver was changed after the first boot) gets a
+ * sparse btrfs file, as large as the disk, mounted there: switching drivers
+ * never reformats the disk, and volumes (/var/lib/docker/volumes) stay. */
+static int prepare_btrfs_home(void)
+{
+	struct statvfs vfs;
+	struct stat st;
+
+	mkdir_p(DOCKER_BTRFS_HOME, 0711);
+	if (statvfs("/var", &vfs) < 0)
+		return -1;
+	if (stat(DOCKER_BTRFS_FILE, &st) < 0) {
+		int fd = open(DOCKER_BTRFS_FILE, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd < 0 || ftruncate(fd, (off_t)vfs.f_blocks * (off_t)vfs.f_frsize) < 0) {
+			say("cannot create %s: %s", DOCKER_BTRFS_FILE, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			unlink(DOCKER_BTRFS_FILE);
+			return -1;
+		}
+		close(fd);
+		if (run(mkfs_btrfs_file_argv, 1) != 0) {
+			unlink(DOCKER_BTRFS_FILE);
+			return -1;
+		}
+	}
+	return run(mount_btrfs_file_argv, 1);
+}
+
+/* /etc/docker/daemon.json from the settings. The engine's state lives on
+ * the data disk; its socket in /run. */
+static void configure_engine(void)
+{
+	char json[512];
+
+	mkdir_p("/etc/docker", 0755);
+	snprintf(json, sizeof json,
+		 "{\n"
+		 "  \"data-root\": \"/var/lib/docker\",\n"
+		 "  \"exec-root\": \"/run/docker\",\n"
+		 "  \"storage-driver\": \"%s\",\n"
+		 "  \"hosts\": [\"unix://" DOCKER_SOCKET "\"],\n"
+		 "  \"containerd\": \"/run/containerd/containerd.sock\",\n"
+		 "  \"shutdown-timeout\": 5,\n"
+		 "  \"log-level\": \"warn\"\n"
+		 "}\n",
+		 storage_driver);
+	if (write_text("/etc/docker/daemon.json", json) < 0)
+		say("cannot write /etc/docker/daemon.json: %s", strerror(errno));
+}
+
+static int engine_available(void)
+{
+	return system_image_mounted && access("/usr/sbin/dockerd", X_OK) == 0;
+}
+
+static int var_is_btrfs(void)
+{
+	char buf[256];
+	FILE *f = fopen("/proc/self/mounts", "re");
+	int btrfs = 0;
+
+	if (f == NULL)
+		return 0;
+	while (fgets(buf, sizeof buf, f) != NULL) {
+		char dev[128], dir[128], type[32];
+		if (sscanf(buf, "%127s %127s %31s", dev, dir, type) == 3 &&
+		    strcmp(dir, "/var") == 0)
+			btrfs = strcmp(type, "btrfs") == 0;
+	}
+	fclose(f);
+	return btrfs;
+}
+
+static void setup_engine(void)
+{
+	if (!engine_available())
+		return;
+	if (wants_btrfs() && !var_is_btrfs() && prepare_btrfs_home() != 0) {
+		say("the btrfs storage driver needs btrfs under /var/lib/docker; using overlay2");
+		strcpy(storage_driver, "overlay2");
+	}
+	configure_engine();
+}
+
 /* ---- steps 6, 7, 9: supervised services ----------------------------- */
 
 #define STR_(x) #x
@@ -751,6 +1009,15 @@ static char *const listener_argv[] = {
 
 static char *const shell_argv[] = { "/bin/sh", "-l", NULL };
 
+static char *const containerd_argv[] = { "/usr/bin/containerd", NULL };
+static char *const dockerd_argv[] = {
+	"/usr/sbin/dockerd", "--config-file", "/etc/docker/daemon.json", NULL,
+};
+static char *const docker_relay_argv[] = {
+	"/usr/libexec/berth/berth-vsockd", "--port", DOCKER_VSOCK_PORT,
+	"--to-unix", DOCKER_SOCKET, NULL,
+};
+
 struct service {
 	const char *name;
 	pid_t (*start)(void);   /* returns the pid, or -1 if it is not running */
@@ -759,6 +1026,7 @@ struct service {
 	long long next_start_ms;
 	long delay_ms;          /* current restart back-off */
 	int log_exits;
+	int disabled;           /* not started (the engine without a system image) */
 };
 
 enum ready_result { READY_OK, READY_CLOSED, READY_TIMEOUT, READY_ERROR };
@@ -872,6 +1140,45 @@ static void attach_serial_console(void)
 		say("serial shell: chdir: %s", strerror(errno));
 }
 
+/* A daemon in its own session, stdin from /dev/null, output to a log on /var. */
+static pid_t spawn_daemon(char *const argv[], char *const envp[], const char *log)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		setsid();
+		int in = open("/dev/null", O_RDONLY);
+		int out = open(log, O_WRONLY | O_CREAT | O_APPEND, 0640);
+		if (in >= 0)
+			dup2(in, STDIN_FILENO);
+		if (out >= 0) {
+			dup2(out, STDOUT_FILENO);
+			dup2(out, STDERR_FILENO);
+		}
+		exec_child(argv, envp);
+	}
+	if (pid < 0) {
+		say("cannot fork for %s: %s", argv[0], strerror(errno));
+		return -1;
+	}
+	return pid;
+}
+
+static pid_t start_containerd(void)
+{
+	return spawn_daemon(containerd_argv, engine_env, "/var/log/containerd.log");
+}
+
+static pid_t start_dockerd(void)
+{
+	return spawn_daemon(dockerd_argv, engine_env, "/var/log/docker.log");
+}
+
+static pid_t start_docker_relay(void)
+{
+	return spawn_daemon(docker_relay_argv, base_env, "/var/log/docker-relay.log");
+}
+
 static pid_t start_shell(void)
 {
 	pid_t pid = fork();
@@ -895,7 +1202,21 @@ static struct service shell = {
 	.name = "serial shell", .start = start_shell,
 	.delay_ms = RESTART_MIN_MS, .log_exits = 0, /* exiting is normal use */
 };
-static struct service *const services[] = { &listener, &shell };
+static struct service containerd = {
+	.name = "containerd", .start = start_containerd,
+	.delay_ms = RESTART_MIN_MS, .log_exits = 1, .disabled = 1,
+};
+static struct service dockerd = {
+	.name = "dockerd", .start = start_dockerd,
+	.delay_ms = RESTART_MIN_MS, .log_exits = 1, .disabled = 1,
+};
+static struct service docker_relay = {
+	.name = "docker.sock relay", .start = start_docker_relay,
+	.delay_ms = RESTART_MIN_MS, .log_exits = 1, .disabled = 1,
+};
+static struct service *const services[] = {
+	&listener, &shell, &containerd, &dockerd, &docker_relay,
+};
 #define NSERVICES (sizeof services / sizeof services[0])
 
 /* Schedules the next start: at most one start per delay, and the delay
@@ -955,7 +1276,8 @@ static void reap_children(void)
 static void start_due_services(void)
 {
 	for (size_t i = 0; i < NSERVICES; i++)
-		if (services[i]->pid == 0 && now_ms() >= services[i]->next_start_ms)
+		if (!services[i]->disabled && services[i]->pid == 0 &&
+		    now_ms() >= services[i]->next_start_ms)
 			service_start(services[i]);
 }
 
@@ -965,7 +1287,7 @@ static int next_timeout(void)
 	long long best = -1, now = now_ms();
 
 	for (size_t i = 0; i < NSERVICES; i++) {
-		if (services[i]->pid != 0)
+		if (services[i]->pid != 0 || services[i]->disabled)
 			continue;
 		long long wait = services[i]->next_start_ms - now;
 		if (wait < 0)
@@ -974,6 +1296,19 @@ static int next_timeout(void)
 			best = wait;
 	}
 	return best > INT_MAX ? INT_MAX : (int)best;
+}
+
+/* Early, before SSH: dockerd's start-up overlaps the rest of the boot. */
+static void start_engine(void)
+{
+	struct service *engine[] = { &containerd, &dockerd, &docker_relay };
+
+	if (!engine_available())
+		return;
+	for (size_t i = 0; i < sizeof engine / sizeof engine[0]; i++) {
+		engine[i]->disabled = 0;
+		service_start(engine[i]);
+	}
 }
 
 /* ---- step 8 ------------------------------------------------------------ */
@@ -1076,6 +1411,15 @@ static int reap_all_within(long ms)
 
 static void stop_all_processes(void)
 {
+	int status;
+
+	/* dockerd first, alone: it stops the containers and unmounts their
+	 * layers, which it cannot do once containerd has gone. */
+	if (dockerd.pid > 0) {
+		kill(dockerd.pid, SIGTERM);
+		if (!reap_within(dockerd.pid, DOCKER_STOP_GRACE_MS, &status))
+			say("dockerd did not stop within %d s", DOCKER_STOP_GRACE_MS / 1000);
+	}
 	/* An interactive ash ignores SIGTERM; a hangup is what ends it. */
 	if (shell.pid > 0)
 		kill(shell.pid, SIGHUP);
@@ -1088,8 +1432,34 @@ static void stop_all_processes(void)
 		say("some processes did not exit");
 }
 
+/* Whatever is mounted below /var (container layers, the btrfs file) goes
+ * first, deepest first, or /var stays busy. */
+static void unmount_below_var(void)
+{
+	char *points[256];
+	size_t n = 0;
+	char line[512];
+	FILE *f = fopen("/proc/self/mounts", "re");
+
+	if (f == NULL)
+		return;
+	while (n < sizeof points / sizeof points[0] && fgets(line, sizeof line, f) != NULL) {
+		char dev[256], dir[256];
+		if (sscanf(line, "%255s %255s", dev, dir) == 2 && strncmp(dir, "/var/", 5) == 0)
+			points[n++] = strdup(dir);
+	}
+	fclose(f);
+	while (n > 0) {
+		char *dir = points[--n];
+		if (dir != NULL && umount2(dir, 0) < 0 && umount2(dir, MNT_DETACH) < 0)
+			say("cannot unmount %s: %s", dir, strerror(errno));
+		free(dir);
+	}
+}
+
 static void unmount_var(void)
 {
+	unmount_below_var();
 	for (int tries = 0; tries < 10; tries++) {
 		if (umount2("/var", 0) == 0) {
 			say("/var unmounted");
@@ -1141,7 +1511,10 @@ int main(void)
 	load_modules();            /* 2 */
 	set_hostname();            /* 3 */
 	bring_up_loopback();
-	setup_data_disk();         /* 4 */
+	read_storage_driver();
+	setup_data_disk();         /* 4 (mounts the system image too) */
+	setup_engine();
+	start_engine();
 	ensure_host_key();         /* 5 */
 	install_authorized_key();
 	service_start(&listener);  /* 6 */

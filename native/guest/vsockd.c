@@ -2,10 +2,15 @@
  * berth-vsockd: a tiny inetd-style listener for AF_VSOCK.
  *
  *   berth-vsockd --port N [--ready-fd FD] -- CMD [ARGS...]
+ *   berth-vsockd --port N [--ready-fd FD] --to-unix PATH
  *
  * Listens on vsock port N (any local CID). Every accepted connection is
  * handed to a new CMD process as its stdin, stdout and stderr, the way
  * inetd does it (dropbear -i expects exactly that).
+ *
+ * With --to-unix, every connection is instead relayed to a new connection
+ * to the Unix socket PATH (the docker engine's API socket), with half-close
+ * passed through both ways (docker's attach and build streams need it).
  *
  * If --ready-fd is given, one byte is written to FD once the socket is
  * listening and FD is closed, so the parent (init) can tell "listening"
@@ -24,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <linux/vm_sockets.h>
 
 #define PROG "berth-vsockd"
@@ -34,11 +40,13 @@ struct options {
 	int ready_fd;   /* -1 when not given */
 	int unix_relay; /* give CMD an AF_UNIX socket and relay it to the vsock connection */
 	char **cmd;     /* NULL-terminated, at least one element */
+	const char *to_unix; /* relay every connection to this Unix socket instead of CMD */
 };
 
 static void usage(FILE *to)
 {
-	fprintf(to, "usage: " PROG " --port N [--ready-fd FD] [--unix-relay] -- CMD [ARGS...]\n");
+	fprintf(to, "usage: " PROG " --port N [--ready-fd FD] [--unix-relay] -- CMD [ARGS...]\n"
+		    "       " PROG " --port N [--ready-fd FD] --to-unix PATH\n");
 }
 
 /* Strict decimal parse: digits only (strtoul alone would accept "-1", " 7", "7x"). */
@@ -67,6 +75,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 	o->ready_fd = -1;
 	o->unix_relay = 0;
 	o->cmd = NULL;
+	o->to_unix = NULL;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 
@@ -78,6 +87,15 @@ static int parse_args(int argc, char **argv, struct options *o)
 			return 1;
 		if (strcmp(a, "--unix-relay") == 0) {
 			o->unix_relay = 1;
+			continue;
+		}
+		if (strcmp(a, "--to-unix") == 0) {
+			if (i + 1 >= argc || argv[i + 1][0] != '/' ||
+			    strlen(argv[i + 1]) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+				fprintf(stderr, PROG ": --to-unix needs an absolute socket path\n");
+				return -1;
+			}
+			o->to_unix = argv[++i];
 			continue;
 		}
 		if (strcmp(a, "--port") != 0 && strcmp(a, "--ready-fd") != 0) {
@@ -104,8 +122,12 @@ static int parse_args(int argc, char **argv, struct options *o)
 			o->ready_fd = (int)v;
 		}
 	}
-	if (!have_port || o->cmd == NULL || o->cmd[0] == NULL) {
-		fprintf(stderr, PROG ": --port and a command after -- are required\n");
+	if (!have_port || (o->to_unix == NULL && (o->cmd == NULL || o->cmd[0] == NULL))) {
+		fprintf(stderr, PROG ": --port and a command after -- (or --to-unix) are required\n");
+		return -1;
+	}
+	if (o->to_unix != NULL && o->cmd != NULL) {
+		fprintf(stderr, PROG ": --to-unix and a command after -- exclude each other\n");
 		return -1;
 	}
 	return 0;
@@ -230,7 +252,7 @@ static int write_all(int fd, const char *buf, size_t len)
  * Some programs look up their peer's address (dropbear in inetd mode calls getnameinfo, which
  * glibc cannot do for AF_VSOCK); they get an AF_UNIX socket instead, and this relay in between.
  */
-static void relay(int conn, int local)
+static void relay(int conn, int local, int half_close_both)
 {
 	static char buf[65536];
 	struct pollfd fds[2] = { { .fd = conn, .events = POLLIN }, { .fd = local, .events = POLLIN } };
@@ -250,12 +272,30 @@ static void relay(int conn, int local)
 				continue;
 			if (n > 0 && write_all(to, buf, (size_t)n) == 0)
 				continue;
-			if (i == 1)
+			if (i == 1 && !half_close_both)
 				return; /* CMD finished (or failed): the session is over */
-			shutdown(local, SHUT_WR); /* the client closed: CMD sees EOF */
-			fds[0].fd = -1;
+			shutdown(to, SHUT_WR); /* this side finished: the other sees EOF */
+			fds[i].fd = -1;
+			if (fds[0].fd < 0 && fds[1].fd < 0)
+				return;
 		}
 	}
+}
+
+/* --to-unix: one new connection to PATH per vsock connection. */
+static void run_to_unix(int conn, const char *path)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	strncpy(addr.sun_path, path, sizeof addr.sun_path - 1);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
+		/* The client just sees the connection close; the engine may be starting. */
+		fprintf(stderr, PROG ": cannot connect to %s: %s\n", path, strerror(errno));
+		_exit(1);
+	}
+	relay(conn, fd, 1);
+	_exit(0);
 }
 
 static void run_relayed(int conn, char **cmd)
@@ -277,7 +317,7 @@ static void run_relayed(int conn, char **cmd)
 		run_command(sv[1], cmd);
 	}
 	close(sv[1]);
-	relay(conn, sv[0]);
+	relay(conn, sv[0], 0);
 	_exit(0);
 }
 
@@ -296,7 +336,7 @@ static int accept_error_is_fatal(int err)
 	       err == EOPNOTSUPP || err == EFAULT;
 }
 
-static void accept_loop(int lfd, char **cmd, int unix_relay)
+static void accept_loop(int lfd, const struct options *o)
 {
 	for (;;) {
 		int conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
@@ -314,9 +354,11 @@ static void accept_loop(int lfd, char **cmd, int unix_relay)
 		}
 		pid_t pid = fork();
 		if (pid == 0) {
-			if (unix_relay)
-				run_relayed(conn, cmd);
-			run_command(conn, cmd);
+			if (o->to_unix)
+				run_to_unix(conn, o->to_unix);
+			if (o->unix_relay)
+				run_relayed(conn, o->cmd);
+			run_command(conn, o->cmd);
 		}
 		if (pid < 0)
 			fprintf(stderr, PROG ": cannot fork: %s\n", strerror(errno));
@@ -352,6 +394,6 @@ int main(int argc, char **argv)
 		signal_ready(o.ready_fd);
 
 	auto_reap_children();
-	accept_loop(lfd, o.cmd, o.unix_relay);
+	accept_loop(lfd, &o);
 	return 1;
 }

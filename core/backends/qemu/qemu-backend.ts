@@ -2,12 +2,16 @@
 // server per device model (virtio-blk on the data disk, virtio-vsock, virtio-rng), then QEMU with
 // guest RAM in a shared memfd; on stop it powers the guest off (or kills QEMU after a deadline)
 // and stops the device servers. Sockets live in the data directory's run/ (0600 in 0700).
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { SYSTEM_IMAGE } from '../../image/manifest.ts';
 import { chooseAccel, type AccelChoice } from '../accel-probe.ts';
 import { DeviceServer } from './device-servers.ts';
 import { hostTscKhz } from './host-tsc.ts';
 import { QemuVm } from './qemu-vm.ts';
+
+/** The guest's init finds the system image's disk by this serial (native/guest/init.c). */
+export const SYSTEM_DISK_SERIAL = 'berth-system';
 
 /** The guest's vsock context ID; the host is always 2. */
 export const GUEST_CID = 3;
@@ -50,7 +54,12 @@ export class QemuBackend {
       blk: join(runDir, 'vhost-blk.sock'),
       vsock: join(runDir, 'vhost-vsock.sock'),
       rng: join(runDir, 'vhost-rng.sock'),
+      system: join(runDir, 'vhost-system.sock'),
     };
+    // The read-only system image (the container engine), when the image has one: the guest
+    // finds it by its serial and mounts it under /usr.
+    const systemImage = join(this.options.imageDir, SYSTEM_IMAGE);
+    const hasSystemImage = existsSync(systemImage);
     try {
       this.servers = await Promise.all([
         DeviceServer.start(
@@ -62,6 +71,20 @@ export class QemuBackend {
           log,
         ),
         DeviceServer.start({ device: 'rng', socket: sockets.rng }, log),
+        ...(hasSystemImage
+          ? [
+              DeviceServer.start(
+                {
+                  device: 'blk',
+                  socket: sockets.system,
+                  disk: systemImage,
+                  readOnly: true,
+                  serial: SYSTEM_DISK_SERIAL,
+                },
+                log,
+              ),
+            ]
+          : []),
       ]);
     } catch (error) {
       await this.stopServers();
@@ -84,6 +107,7 @@ export class QemuBackend {
         cpus: this.options.cpus,
         memoryMiB: this.options.memoryMiB,
         disk: { kind: 'vhost-user', socket: sockets.blk },
+        ...(hasSystemImage ? { extraDisks: [{ kind: 'vhost-user', socket: sockets.system }] } : {}),
         vsock: { socket: sockets.vsock },
         rng: { socket: sockets.rng },
       },
