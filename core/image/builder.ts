@@ -289,6 +289,22 @@ export function buildImage(options: BuildOptions): ImageManifest {
     mode: 0o644,
     data: Buffer.from(modulePaths.join('\n') + '\n'),
   });
+  // /etc/berth/modules-<name>: what loading one on-demand module takes, in load order.
+  for (const name of spec.onDemandModules) {
+    const extra = resolveModules(kernel.pkg.root, release, [name]).filter(
+      (rel) => !moduleFiles.includes(rel),
+    );
+    const paths = extra.map((rel) => `/lib/modules/${release}/${rel}`);
+    for (const path of paths) {
+      if (!archive.has(path))
+        archive.add(path, { kind: 'file', mode: 0o644, data: readInTree(kernel.pkg.root, path) });
+    }
+    archive.add(`/etc/berth/modules-${name}`, {
+      kind: 'file',
+      mode: 0o644,
+      data: Buffer.from(paths.join('\n') + '\n'),
+    });
+  }
 
   for (const file of spec.files) {
     archive.add(file.path, { kind: 'file', mode: file.mode, data: Buffer.from(file.contents) });

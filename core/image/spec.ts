@@ -45,6 +45,11 @@ export interface ImageSpec {
   name: string;
   kernel: { package: string; cmdline: string };
   modules: string[];
+  /**
+   * Modules init loads only when it needs them (btrfs: its raid6 and xor self-benchmarks cost a
+   * second of every boot), each with whatever it needs beyond `modules`.
+   */
+  onDemandModules: string[];
   packages: PackageFiles[];
   libraries: string[];
   guest: GuestProgram[];
@@ -188,6 +193,7 @@ export function parseImageSpec(text: string): ImageSpec {
     'name',
     'kernel',
     'modules',
+    'on-demand-modules',
     'packages',
     'libraries',
     'guest',
@@ -205,6 +211,9 @@ export function parseImageSpec(text: string): ImageSpec {
     modules: list(top.modules, 'modules', (v, f) =>
       string(v, f, MODULE_NAME, 'a kernel module name'),
     ),
+    onDemandModules: list(top['on-demand-modules'], 'on-demand-modules', (v, f) =>
+      string(v, f, MODULE_NAME, 'a kernel module name'),
+    ),
     packages: list(top.packages, 'packages', packageFiles),
     libraries: list(top.libraries, 'libraries', (v, f) =>
       string(v, f, DEBIAN_NAME, 'a Debian package name'),
@@ -220,7 +229,7 @@ export function parseImageSpec(text: string): ImageSpec {
     files: list(top.files, 'files', inlineFile),
     system: systemSpec(top.system, 'system'),
   };
-  unique(spec.modules, (m) => m.replaceAll('-', '_'), 'modules');
+  unique([...spec.modules, ...spec.onDemandModules], (m) => m.replaceAll('-', '_'), 'modules');
   unique(spec.packages, (p) => p.name, 'packages');
   unique(spec.libraries, (l) => l, 'libraries');
   unique(
