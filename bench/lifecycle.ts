@@ -19,7 +19,10 @@ const CPUS = 2;
 const MEMORY_MiB = 1024;
 
 const work = mkdtempSync(join(tmpdir(), 'berth-bench-lifecycle-'));
-const supervisor = await Supervisor.open({ home: join(work, 'home') });
+const supervisor = await Supervisor.open({
+  home: join(work, 'home'),
+  engine: { dockerConfig: join(work, 'docker-config') },
+});
 try {
   await supervisor.setSettings({ changes: { cpus: CPUS, memoryMiB: MEMORY_MiB }, source: 'cli' });
   // First boot formats the data disk; time the boots a user has every day.

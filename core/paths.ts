@@ -31,6 +31,7 @@ export function dataPaths(home: string = dataDirectory()) {
     run: join(home, 'run'),
     controlSocket: join(home, 'run/control.sock'),
     debugShellSocket: join(home, 'run/debug-shell.sock'),
+    dockerSocket: join(home, 'run/docker.sock'),
     logs: join(home, 'logs'),
     serialLog: join(home, 'logs/serial.log'),
     vmmLog: join(home, 'logs/vmm.log'),

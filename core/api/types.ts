@@ -40,6 +40,8 @@ export interface VmStatus {
   /** Settings changed since the VM started that take effect only after a restart. */
   pendingRestart: SettingsField[];
   dataDirectory: string;
+  /** The host socket of the VM's docker engine (run/docker.sock), while it is served. */
+  dockerSocket?: string;
 }
 
 /** What the settings may be on this host, for forms and for messages. */

@@ -52,6 +52,9 @@ export function describeStatus(status: VmStatus): string {
   }
   if (status.lastStop?.message) lines.push(`last stop: ${status.lastStop.message}`);
   lines.push(`data:     ${status.dataDirectory}`);
+  if (status.dockerSocket) {
+    lines.push(`docker:   unix://${status.dockerSocket} (docker --context berth ...)`);
+  }
   if (status.error) {
     lines.push(`error:    ${status.error.message}`);
     if (status.error.serialTail.trim()) {

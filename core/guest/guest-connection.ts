@@ -2,7 +2,7 @@
 // (debug shells, the UI console, `berth exec`). It connects on first use, lets concurrent callers
 // share a single connect, and connects again when the previous connection dropped (the VM
 // restarted). close() is for when the VM stops: later callers get a plain "not running" error.
-import { GuestSsh } from './ssh-session.ts';
+import { GuestSsh, type ClientChannel } from './ssh-session.ts';
 import type { GuestSshKey } from './ssh-keys.ts';
 
 export const DEFAULT_GUEST_CONNECT_TIMEOUT_MS = 20_000;
@@ -32,6 +32,11 @@ export class GuestConnection {
     if (this.current?.isOpen) return Promise.resolve(this.current);
     this.connecting ??= this.connect().finally(() => (this.connecting = null));
     return this.connecting;
+  }
+
+  /** A TCP connection to `port` on the guest's loopback (e.g. a container's published port). */
+  async forwardTcp(port: number): Promise<ClientChannel> {
+    return (await this.ssh()).forwardTcp('127.0.0.1', port);
   }
 
   /** Ends the connection (and its channels); ssh() rejects from now on. */

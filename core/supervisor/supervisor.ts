@@ -40,6 +40,7 @@ import {
   type SettingsChangeResult,
 } from '../settings/store.ts';
 import { DataDirLock } from './data-dir-lock.ts';
+import { EngineBridge, type EngineSeams } from './engine-bridge.ts';
 import { StartCancelledError, VmLifecycle } from './lifecycle.ts';
 import { readTail } from './log-tail.ts';
 import { VmLauncher, type LaunchContext } from './vm-launcher.ts';
@@ -53,6 +54,12 @@ export interface SupervisorOptions {
   /** Seam for tests: the runner for given settings (default: the start-up probe's backend). */
   makeRunner?: ConstructorParameters<typeof VmLauncher>[2];
   log?: (line: string) => void;
+  /**
+   * The container engine on the host (run/docker.sock, the `berth` docker context, published
+   * ports), with its seams; false: none. Default: on, except with a test's `makeRunner`, whose
+   * VM has no engine, and whose run must not write the user's docker configuration.
+   */
+  engine?: EngineSeams | false;
 }
 
 type Listener<K extends keyof ApiEvents> = (payload: ApiEvents[K]) => void;
@@ -68,6 +75,7 @@ export class Supervisor {
   private readonly listeners = new Map<keyof ApiEvents, Set<Listener<never>>>();
   private guest: GuestConnection | null = null;
   private debugShell: DebugShellServer | null = null;
+  private readonly engine: EngineBridge | null;
   private unsubscribeSerial: (() => void) | null = null;
   private closed = false;
   /** Set while a reset runs: a start from another client then would race its disk deletion. */
@@ -101,6 +109,17 @@ export class Supervisor {
       options.makeRunner,
     );
     this.lifecycle = new VmLifecycle({ runner: this.launcher as VmRunner });
+    const engine = options.engine ?? (options.makeRunner ? false : {});
+    this.engine =
+      engine === false
+        ? null
+        : new EngineBridge({
+            ...engine,
+            socketPath: this.paths.dockerSocket,
+            vsockPath: join(this.paths.run, 'vsock.sock'),
+            guestSsh: () => this.guestSsh(),
+            log: this.log,
+          });
     this.lifecycle.on('state', (change) => {
       this.onState(change.to);
       this.emit('state', change);
@@ -141,6 +160,7 @@ export class Supervisor {
       ...this.lifecycle.status(),
       pendingRestart: this.pendingRestart(),
       dataDirectory: this.paths.home,
+      ...(this.engine?.dockerSocket ? { dockerSocket: this.engine.dockerSocket } : {}),
     };
   }
 
@@ -301,6 +321,7 @@ export class Supervisor {
         .stop()
         .catch((error) => this.log(`stop on close: ${(error as Error).message}`));
       await this.debugShell?.close();
+      await this.engine?.stop();
     } finally {
       this.lock.release();
     }
@@ -336,8 +357,12 @@ export class Supervisor {
     this.unsubscribeSerial = null;
     this.guest?.close(); // open shells end with the VM; new ones are refused until it runs
     this.guest = null;
-    if (state !== 'running') return;
+    if (state !== 'running') {
+      void this.engine?.stop();
+      return;
+    }
     this.guest = new GuestConnection(join(this.paths.run, 'vsock.sock'), this.key);
+    void this.engine?.start();
     const vm = this.lifecycle.currentVm;
     this.unsubscribeSerial = vm?.subscribeSerial((text) => this.emit('serial', { text })) ?? null;
   }

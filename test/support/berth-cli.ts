@@ -19,7 +19,15 @@ export interface BerthRun {
 export class BerthHome {
   readonly home = mkdtempSync(join(tmpdir(), 'berth-e2e-'));
   readonly paths = dataPaths(this.home);
-  readonly env = { ...process.env, BERTH_HOME: this.home };
+  /**
+   * DOCKER_CONFIG in the throwaway directory: the host writes the `berth` docker context at every
+   * start, and a test must never point the user's own context at a directory it deletes.
+   */
+  readonly env: NodeJS.ProcessEnv = {
+    ...process.env,
+    BERTH_HOME: this.home,
+    DOCKER_CONFIG: join(this.home, 'docker-config'),
+  };
 
   /** Runs `berth ARGS`; rejects (with the serial tail) if it is not done within the deadline. */
   run(args: string[], options: { input?: string; deadlineMs?: number } = {}): Promise<BerthRun> {
