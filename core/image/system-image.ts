@@ -237,7 +237,8 @@ function resolveInPackage(root: string, hostPath: string): string {
 /**
  * mksquashfs (squashfs-tools) writes the image; the flags make it reproducible: no timestamps,
  * every file owned by root, no xattrs. lz4: the guest decompresses it under emulation too, and
- * lz4 is by far the cheapest to decompress for a modest size cost.
+ * lz4 is by far the cheapest to decompress. Measured on the engine's tree: lz4 0.3 s and 112 MB,
+ * lz4 -Xhc 15.8 s and 92 MB (decompressing no faster), zstd -3 0.9 s and 80 MB.
  */
 export function writeSquashfs(tree: string, out: string): void {
   rmSync(out, { force: true });
@@ -257,7 +258,6 @@ export function writeSquashfs(tree: string, out: string): void {
       '0',
       '-comp',
       'lz4',
-      '-Xhc',
     ],
     { encoding: 'utf8', env: { ...process.env, SOURCE_DATE_EPOCH: undefined } },
   );
