@@ -20,7 +20,7 @@ export function hasFeature(features: bigint, n: bigint): boolean {
 }
 
 /** Device type IDs (virtio 1.2, section 5). */
-export const VirtioDeviceType = { block: 2, entropy: 4, vsock: 19 } as const;
+export const VirtioDeviceType = { net: 1, block: 2, entropy: 4, vsock: 19 } as const;
 
 export interface DeviceContext {
   memory: GuestMemory;

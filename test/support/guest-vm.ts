@@ -20,6 +20,9 @@ export interface BootOptions {
   extraDisks?: QemuVmConfig['extraDisks'];
   vsock?: QemuVmConfig['vsock'];
   rng?: QemuVmConfig['rng'];
+  net?: QemuVmConfig['net'];
+  /** The image to boot (default build/image). */
+  imageDir?: string;
   serialLog: string;
   cpus?: number;
   memoryMiB?: number;
@@ -35,7 +38,7 @@ export interface BootedVm {
 }
 
 export async function bootImage(options: BootOptions): Promise<BootedVm> {
-  const dir = buildPaths.image;
+  const dir = options.imageDir ?? buildPaths.image;
   verifyImage(dir);
   const accel = chooseAccel();
   const cmdline = [
@@ -53,6 +56,7 @@ export async function bootImage(options: BootOptions): Promise<BootedVm> {
       ...(options.extraDisks ? { extraDisks: options.extraDisks } : {}),
       ...(options.vsock ? { vsock: options.vsock } : {}),
       ...(options.rng ? { rng: options.rng } : {}),
+      ...(options.net ? { net: options.net } : {}),
     },
     options.serialLog,
   );

@@ -21,7 +21,18 @@ export function nodeForChildren(): string {
 export type DeviceServerSpec =
   | { device: 'blk'; socket: string; disk: string; readOnly?: boolean; serial?: string }
   | { device: 'rng'; socket: string }
-  | { device: 'vsock'; socket: string; guestCid: number; uds: string };
+  | { device: 'vsock'; socket: string; guestCid: number; uds: string }
+  | {
+      device: 'net';
+      socket: string;
+      /** The guest's MAC (the same as QEMU's virtio-net-pci mac=). */
+      mac: string;
+      mtu?: number;
+      /** Leave checksums to the guest (CSUM / GUEST_CSUM not offered). */
+      noChecksumOffload?: boolean;
+      /** The passt binary (default: BERTH_PASST, else passt on PATH). */
+      passt?: string;
+    };
 
 function serverArgs(spec: DeviceServerSpec): string[] {
   const args = ['--device', spec.device, '--socket', spec.socket];
@@ -31,6 +42,11 @@ function serverArgs(spec: DeviceServerSpec): string[] {
     if (spec.serial) args.push('--serial', spec.serial);
   } else if (spec.device === 'vsock') {
     args.push('--guest-cid', String(spec.guestCid), '--uds', spec.uds);
+  } else if (spec.device === 'net') {
+    args.push('--mac', spec.mac);
+    if (spec.mtu !== undefined) args.push('--mtu', String(spec.mtu));
+    if (spec.noChecksumOffload) args.push('--no-checksum-offload');
+    if (spec.passt) args.push('--passt', spec.passt);
   }
   return args;
 }

@@ -1,9 +1,11 @@
 // The qemu backend: QEMU runs the machine, and the devices are ours. It starts one vhost-user
-// server per device model (virtio-blk on the data disk, virtio-vsock, virtio-rng), then QEMU with
-// guest RAM in a shared memfd; on stop it powers the guest off (or kills QEMU after a deadline)
-// and stops the device servers. Sockets live in the data directory's run/ (0600 in 0700).
+// server per device model (virtio-blk on the data disk, virtio-vsock, virtio-rng, virtio-net with
+// passt as its network stack), then QEMU with guest RAM in a shared memfd; on stop it powers the
+// guest off (or kills QEMU after a deadline) and stops the device servers. Sockets live in the
+// data directory's run/ (0600 in 0700).
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { findPasst } from '../../devices/net/passt.ts';
 import { SYSTEM_IMAGE } from '../../image/manifest.ts';
 import { chooseAccel, type AccelChoice } from '../accel-probe.ts';
 import { DeviceServer } from './device-servers.ts';
@@ -15,6 +17,9 @@ export const SYSTEM_DISK_SERIAL = 'berth-system';
 
 /** The guest's vsock context ID; the host is always 2. */
 export const GUEST_CID = 3;
+
+/** The guest's MAC address (eth0): QEMU's prefix, and stable, so DHCP hands out the same lease. */
+export const GUEST_MAC = '52:54:00:b3:47:01';
 
 export interface QemuBackendOptions {
   imageDir: string;
@@ -55,7 +60,11 @@ export class QemuBackend {
       vsock: join(runDir, 'vhost-vsock.sock'),
       rng: join(runDir, 'vhost-rng.sock'),
       system: join(runDir, 'vhost-system.sock'),
+      net: join(runDir, 'vhost-net.sock'),
     };
+    // The network: our virtio-net with passt behind it, when passt is installed.
+    const passt = findPasst();
+    if (!passt) log('networking is off: passt is not installed (apt-get install passt)');
     // The read-only system image (the container engine), when the image has one: the guest
     // finds it by its serial and mounts it under /usr.
     const systemImage = join(this.options.imageDir, SYSTEM_IMAGE);
@@ -85,6 +94,9 @@ export class QemuBackend {
               ),
             ]
           : []),
+        ...(passt
+          ? [DeviceServer.start({ device: 'net', socket: sockets.net, mac: GUEST_MAC, passt }, log)]
+          : []),
       ]);
     } catch (error) {
       await this.stopServers();
@@ -110,6 +122,7 @@ export class QemuBackend {
         ...(hasSystemImage ? { extraDisks: [{ kind: 'vhost-user', socket: sockets.system }] } : {}),
         vsock: { socket: sockets.vsock },
         rng: { socket: sockets.rng },
+        ...(passt ? { net: { kind: 'vhost-user', socket: sockets.net, mac: GUEST_MAC } } : {}),
       },
       this.options.serialLog,
     );

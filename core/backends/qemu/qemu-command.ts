@@ -9,6 +9,11 @@ export interface QemuImage {
   cmdline: string;
 }
 
+/** Our virtio-net over vhost-user, or QEMU's virtio-net with `-netdev user`. */
+export type NetConfig =
+  | { kind: 'vhost-user'; socket: string; mac: string; mtu?: number }
+  | { kind: 'qemu-user'; mac: string };
+
 /** A raw file behind QEMU's own virtio-blk, or our virtio-blk served over vhost-user. */
 export type DiskConfig =
   { kind: 'qemu'; path: string; serial?: string } | { kind: 'vhost-user'; socket: string };
@@ -29,6 +34,12 @@ export interface QemuVmConfig {
   vsock?: { socket: string };
   /** Our virtio-rng model over vhost-user. */
   rng?: { socket: string };
+  /**
+   * The guest's network card (virtio-net, eth0): our model over vhost-user (passt behind it),
+   * or QEMU's own virtio-net with its user-mode stack (slirp: 10.0.2.0/24, gateway 10.0.2.2),
+   * the benchmark's peer.
+   */
+  net?: NetConfig;
   /**
    * The serial console: our stdio (the parent reads and writes it; with `mux`, QEMU's Ctrl-A
    * escapes work too, for a terminal attached directly) or a log file only.
@@ -98,6 +109,7 @@ export function qemuArgs(config: QemuVmConfig): string[] {
     ...(config.extraDisks ?? []).flatMap((disk, i) => diskArgs(disk, `disk${i + 1}`)),
     ...vhostUserArgs('vsock', 'vhost-user-vsock-pci', config.vsock),
     ...vhostUserArgs('rng', 'vhost-user-rng-pci', config.rng),
+    ...netArgs(config.net),
     '-no-reboot',
   ];
 }
@@ -107,7 +119,8 @@ function usesVhostUser(config: QemuVmConfig): boolean {
   return (
     disks.some((d) => d.kind === 'vhost-user') ||
     config.vsock !== undefined ||
-    config.rng !== undefined
+    config.rng !== undefined ||
+    config.net?.kind === 'vhost-user'
   );
 }
 
@@ -125,6 +138,27 @@ function diskArgs(disk: DiskConfig, id: string): string[] {
   }
   // num-queues=1: our model serves one queue (QEMU's default would be one per vCPU).
   return vhostUserArgs(id, 'vhost-user-blk-pci', { socket: disk.socket }, ',num-queues=1');
+}
+
+function netArgs(net: NetConfig | undefined): string[] {
+  if (!net) return [];
+  const mac = `mac=${escapeOption(net.mac)}`;
+  if (net.kind === 'qemu-user') {
+    return ['-netdev', 'user,id=net0', '-device', `virtio-net-pci,netdev=net0,${mac}`];
+  }
+  // host_mtu: QEMU keeps virtio-net's config space; the MTU feature itself comes from our
+  // back-end. The larger rings let the guest post more rx buffers (64 KiB frames) and queue more
+  // tx frames while passt catches up. vectors=0 (INTx, no MSI-X): QEMU 7.2 crashes (SIGSEGV in
+  // vhost_net_start -> msix_set_vector_notifiers) when the guest enables a vhost-user
+  // virtio-net with MSI-X vectors under TCG.
+  return [
+    '-chardev',
+    `socket,id=net0,path=${escapeOption(net.socket)}`,
+    '-netdev',
+    'vhost-user,id=net0,chardev=net0',
+    '-device',
+    `virtio-net-pci,netdev=net0,${mac},host_mtu=${net.mtu ?? 65520},rx_queue_size=1024,tx_queue_size=1024,vectors=0`,
+  ];
 }
 
 function vhostUserArgs(

@@ -1,9 +1,10 @@
-// A vhost-user device server process: one device (blk, rng or vsock) behind one Unix socket.
+// A vhost-user device server process: one device (blk, rng, vsock or net) behind one Unix socket.
 // The qemu backend starts one per device, so a slow disk never stalls vsock, and a device that
 // fails takes down only its own process. Prints "vhost-user: <device> ready on <socket>" once
 // QEMU can connect; SIGTERM closes it cleanly.
 import { parseArgs } from 'node:util';
 import { VirtioBlkDevice } from '../blk/index.ts';
+import { PasstLink, VirtioNetDevice } from '../net/index.ts';
 import { VirtioRngDevice } from '../rng/index.ts';
 import type { VirtioDevice } from '../virtio-device.ts';
 import { VsockDevice } from '../vsock/index.ts';
@@ -26,6 +27,10 @@ const { values } = parseArgs({
     serial: { type: 'string' },
     'guest-cid': { type: 'string' },
     uds: { type: 'string' },
+    mac: { type: 'string' },
+    mtu: { type: 'string' },
+    'no-checksum-offload': { type: 'boolean', default: false },
+    passt: { type: 'string' },
   },
 });
 
@@ -33,6 +38,8 @@ if (!values.socket) fail('--socket PATH is required');
 const log = (line: string) => console.error(line);
 let device: VirtioDevice & { close?: () => void | Promise<void>; stats?: () => object };
 let vhostQueues: number | undefined;
+/** QEMU's virtio-net keeps its config space (mac, status, mtu) and warns about CONFIG. */
+let configSpace = true;
 switch (values.device) {
   case 'blk':
     if (!values.disk) fail('--disk PATH is required for blk');
@@ -55,14 +62,47 @@ switch (values.device) {
     vhostQueues = VSOCK_VHOST_QUEUES;
     break;
   }
+  case 'net': {
+    // The guest's network: our virtio-net, with passt (started here, ended with us) as the stack.
+    if (!values.mac) fail('--mac XX:XX:XX:XX:XX:XX is required for net');
+    let net: VirtioNetDevice;
+    let link: PasstLink;
+    try {
+      net = new VirtioNetDevice({
+        mac: values.mac,
+        ...(values.mtu ? { mtu: Number(values.mtu) } : {}),
+        checksumOffload: !values['no-checksum-offload'],
+        log,
+      });
+      link = new PasstLink({
+        device: net,
+        ...(values.passt ? { binary: values.passt } : {}),
+        log,
+      });
+    } catch (error) {
+      fail((error as Error).message);
+    }
+    link.start();
+    configSpace = false;
+    const deviceStats = net.stats.bind(net);
+    device = Object.assign(net, {
+      close: () => link.close(),
+      stats: () => ({
+        ...deviceStats(),
+        passt: { pid: link.pid ?? null, starts: link.starts, lastExit: link.lastExit },
+      }),
+    });
+    break;
+  }
   default:
-    fail(`--device must be blk, rng or vsock (got ${JSON.stringify(values.device)})`);
+    fail(`--device must be blk, rng, vsock or net (got ${JSON.stringify(values.device)})`);
 }
 
 const server = new VhostUserServer({
   socketPath: values.socket,
   device,
   ...(vhostQueues ? { vhostQueues } : {}),
+  configSpace,
   log,
 });
 console.log(`vhost-user: ${device.name} ready on ${values.socket}`);

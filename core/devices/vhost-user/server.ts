@@ -20,6 +20,8 @@ export interface VhostUserServerOptions {
   device: VirtioDevice;
   /** Rings served by this back-end; defaults to all of the device's queues. */
   vhostQueues?: number;
+  /** Offer the CONFIG protocol feature (see SessionOptions.configSpace); default true. */
+  configSpace?: boolean;
   log?: (line: string) => void;
 }
 
@@ -61,6 +63,7 @@ export class VhostUserServer {
       const session = new VhostUserSession({
         device: this.options.device,
         vhostQueues: this.options.vhostQueues ?? this.options.device.queueCount,
+        ...(this.options.configSpace === false ? { configSpace: false } : {}),
         log: this.log,
       });
       const reader = new MessageReader();

@@ -64,6 +64,11 @@ export interface SessionOptions {
   device: VirtioDevice;
   /** How many of the device's queues the back-end serves (vsock: 2; QEMU keeps the event queue). */
   vhostQueues: number;
+  /**
+   * Offer VHOST_USER_PROTOCOL_F_CONFIG when the device has a config space (default true).
+   * False where QEMU keeps the config space itself and warns about the feature (virtio-net).
+   */
+  configSpace?: boolean;
   log: (line: string) => void;
 }
 
@@ -72,6 +77,7 @@ export class VhostUserSession {
   private readonly vrings: Vring[];
   private readonly memory = new VhostMemoryTable();
   private readonly log: (line: string) => void;
+  private readonly configSpace: boolean;
   private ackedFeatures = 0n;
   private protocolFeatures = 0n;
   private active = false;
@@ -80,6 +86,7 @@ export class VhostUserSession {
   constructor(options: SessionOptions) {
     this.device = options.device;
     this.log = options.log;
+    this.configSpace = options.configSpace !== false;
     this.vrings = Array.from({ length: options.vhostQueues }, () => new Vring());
   }
 
@@ -128,7 +135,9 @@ export class VhostUserSession {
   /** CONFIG only for a device that has a config space (QEMU warns about it otherwise, e.g. rng). */
   private offeredProtocolFeatures(): bigint {
     const withoutConfig = SUPPORTED_PROTOCOL_FEATURES & ~bit(ProtocolFeature.CONFIG);
-    return this.device.config().length > 0 ? SUPPORTED_PROTOCOL_FEATURES : withoutConfig;
+    return this.configSpace && this.device.config().length > 0
+      ? SUPPORTED_PROTOCOL_FEATURES
+      : withoutConfig;
   }
 
   private vring(index: number | bigint): Vring {
