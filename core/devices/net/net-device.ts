@@ -12,7 +12,7 @@
 // fills and its stack backs off); while the guest has no rx buffers, frames wait in the port,
 // which stops reading past its bound. Tx work is done in budgets so rx and kicks get turns.
 // Nothing the guest writes throws out of notify(): a broken ring ends in needsReset().
-import type { SplitQueue } from '../queue/index.ts';
+import { QueueDevice } from '../queue-device.ts';
 import {
   hasFeature,
   VIRTIO_F_VERSION_1,
@@ -64,7 +64,7 @@ export interface VirtioNetStats {
   bufferedRxBytes: number;
 }
 
-export class VirtioNetDevice implements VirtioDevice {
+export class VirtioNetDevice extends QueueDevice implements VirtioDevice {
   readonly type = VirtioDeviceType.net;
   readonly name = 'virtio-net';
   readonly queueCount = 2;
@@ -74,12 +74,10 @@ export class VirtioNetDevice implements VirtioDevice {
   readonly mtu: number;
 
   private readonly log: (line: string) => void;
-  private context: DeviceContext | null = null;
   private port: FramePort | null = null;
   private rx: RxBuffers | null = null;
   private headerBytes = NET_HDR_BYTES;
   private checksumOffload = false;
-  private failed = false;
   private txScheduled = false;
   private readonly rxCounters: RxCounters = { badChains: 0, droppedTooBig: 0 };
   private readonly counters = {
@@ -92,6 +90,7 @@ export class VirtioNetDevice implements VirtioDevice {
   };
 
   constructor(options: VirtioNetOptions) {
+    super();
     this.mac = parseMac(options.mac);
     this.mtu = checkMtu(options.mtu ?? DEFAULT_MTU);
     this.maxQueueSize = options.maxQueueSize ?? 1024;
@@ -135,8 +134,7 @@ export class VirtioNetDevice implements VirtioDevice {
   }
 
   activate(context: DeviceContext): void {
-    this.context = context;
-    this.failed = false;
+    this.activateQueues(context);
     const { features } = context;
     const mergeable = hasFeature(features, VIRTIO_NET_F_MRG_RXBUF);
     this.headerBytes =
@@ -162,8 +160,7 @@ export class VirtioNetDevice implements VirtioDevice {
   }
 
   reset(): void {
-    this.context = null;
-    this.failed = false;
+    this.deactivateQueues();
     // Held chains point into guest memory that may be unmapped next.
     this.rx?.clear();
     this.rx = null;
@@ -171,39 +168,8 @@ export class VirtioNetDevice implements VirtioDevice {
 
   // --- Queues ---
 
-  /** Run `fn`; nothing escapes: an exception is a bug of ours, and the device stops. */
-  private guard(fn: () => void): void {
-    if (this.context === null || this.failed) return;
-    try {
-      fn();
-    } catch (error) {
-      this.fail(`internal error: ${error instanceof Error ? error.message : String(error)}`);
-    }
-  }
-
-  private fail(reason: string): void {
-    if (this.failed || this.context === null) return;
-    this.failed = true;
+  protected override onFailure(reason: string): void {
     this.log(`${this.name}: ${reason}`);
-    this.context.needsReset(`${this.name}: ${reason}`);
-  }
-
-  private queue(index: number): SplitQueue | null {
-    const queue = this.context?.queues[index] ?? null;
-    if (queue?.broken) {
-      this.fail(`queue ${index}: ${queue.broken}`);
-      return null;
-    }
-    return queue;
-  }
-
-  /** Interrupt once for the batch, if the driver wants it; notice a ring that broke meanwhile. */
-  private finish(index: number, queue: SplitQueue): void {
-    if (queue.broken) {
-      this.fail(`queue ${index}: ${queue.broken}`);
-      return;
-    }
-    if (queue.needsInterrupt()) this.context?.interrupt(index);
   }
 
   private scheduleTx(): void {

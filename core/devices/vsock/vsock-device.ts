@@ -28,6 +28,7 @@
 // each pass interrupts at most once per queue, when needsInterrupt() says the driver wants it.
 // Host socket events schedule an rx pass with setImmediate, so a burst of them shares one.
 import type { DescriptorChain, SplitQueue } from '../queue/index.ts';
+import { QueueDevice } from '../queue-device.ts';
 import { ChainReader, ChainWriter } from '../queue/index.ts';
 import {
   VIRTIO_F_EVENT_IDX,
@@ -97,7 +98,7 @@ function checkCid(cid: number | bigint): number {
   return Number(value);
 }
 
-export class VsockDevice implements VirtioDevice {
+export class VsockDevice extends QueueDevice implements VirtioDevice {
   readonly type = VirtioDeviceType.vsock;
   readonly name = 'virtio-vsock';
   readonly queueCount = 3;
@@ -108,8 +109,6 @@ export class VsockDevice implements VirtioDevice {
   readonly udsPath: string;
 
   private readonly muxer: VsockMuxer;
-  private context: DeviceContext | null = null;
-  private failed = false;
   private rxScheduled = false;
   private txScheduled = false;
   private eventPending = false;
@@ -117,6 +116,7 @@ export class VsockDevice implements VirtioDevice {
   private badRxChains = 0;
 
   constructor(options: VsockDeviceOptions) {
+    super();
     this.guestCid = checkCid(options.guestCid);
     this.udsPath = options.udsPath;
     this.maxQueueSize = options.maxQueueSize ?? 256;
@@ -165,8 +165,7 @@ export class VsockDevice implements VirtioDevice {
   }
 
   activate(context: DeviceContext): void {
-    this.context = context;
-    this.failed = false;
+    this.activateQueues(context);
     this.guard(() => {
       this.processTx();
       this.processRx();
@@ -183,8 +182,7 @@ export class VsockDevice implements VirtioDevice {
   }
 
   reset(): void {
-    this.context = null;
-    this.failed = false;
+    this.deactivateQueues();
     this.eventPending = false;
     this.muxer.reset();
   }
@@ -201,40 +199,6 @@ export class VsockDevice implements VirtioDevice {
   }
 
   // --- Queues ---
-
-  /** Run `fn`; nothing escapes: an exception is a bug of ours, and the device stops. */
-  private guard(fn: () => void): void {
-    if (this.context === null || this.failed) return;
-    try {
-      fn();
-    } catch (error) {
-      this.fail(`internal error: ${error instanceof Error ? error.message : String(error)}`);
-    }
-  }
-
-  private fail(reason: string): void {
-    if (this.failed || this.context === null) return;
-    this.failed = true;
-    this.context.needsReset(`${this.name}: ${reason}`);
-  }
-
-  private queue(index: number): SplitQueue | null {
-    const queue = this.context?.queues[index] ?? null;
-    if (queue?.broken) {
-      this.fail(`queue ${index}: ${queue.broken}`);
-      return null;
-    }
-    return queue;
-  }
-
-  /** Interrupt once for the batch, if the driver wants it; notice a ring that broke meanwhile. */
-  private finish(index: number, queue: SplitQueue): void {
-    if (queue.broken) {
-      this.fail(`queue ${index}: ${queue.broken}`);
-      return;
-    }
-    if (queue.needsInterrupt()) this.context?.interrupt(index);
-  }
 
   private scheduleRx(): void {
     if (this.rxScheduled) return;
