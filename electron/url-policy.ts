@@ -24,19 +24,16 @@ export function isRendererUrl(url: string, rootUrl: string): boolean {
 }
 
 /**
- * Links the renderer may hand to the user's browser (shell.openExternal): https only, with a
- * host and no credentials. Everything else (file:, javascript:, custom schemes that start other
- * programs) is refused: checklist item 15.
+ * Links the renderer may hand to the user's browser (shell.openExternal): https with a host, or
+ * http to 127.0.0.1 (where containers' published ports answer: the dashboard links them), and no
+ * credentials. Everything else (plain http elsewhere, file:, javascript:, custom schemes that
+ * start other programs) is refused: checklist item 15.
  */
 export function isSafeExternalUrl(url: string): boolean {
   const parsed = parse(url);
-  return (
-    parsed !== null &&
-    parsed.protocol === 'https:' &&
-    parsed.hostname !== '' &&
-    parsed.username === '' &&
-    parsed.password === ''
-  );
+  if (parsed === null || parsed.username !== '' || parsed.password !== '') return false;
+  if (parsed.protocol === 'https:') return parsed.hostname !== '';
+  return parsed.protocol === 'http:' && parsed.hostname === '127.0.0.1';
 }
 
 function parse(url: string): URL | null {

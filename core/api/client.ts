@@ -33,6 +33,7 @@ const NOTIFICATION_METHOD: Record<string, NotificationName> = {
   'event.progress': 'progress',
   'event.serial': 'serial',
   'event.settings': 'settings',
+  'event.engine': 'engine',
   'session.output': 'session.output',
   'session.exit': 'session.exit',
   'terminal.output': 'terminal.output',

@@ -40,8 +40,27 @@ export interface VmStatus {
   /** Settings changed since the VM started that take effect only after a restart. */
   pendingRestart: SettingsField[];
   dataDirectory: string;
-  /** The host socket of the VM's docker engine (run/docker.sock), while it is served. */
-  dockerSocket?: string;
+  /** The VM's container engine on the host, while run/docker.sock is served (the VM runs). */
+  engine?: EngineStatus;
+}
+
+/** A container's TCP port, published on the host's 127.0.0.1 (loopback only). */
+export interface PublishedPortInfo {
+  /** The port on the host's 127.0.0.1: http://127.0.0.1:<port> reaches the container. */
+  port: number;
+  /** The container's own port behind it (TCP). */
+  privatePort: number;
+  containerName: string;
+}
+
+/** The container engine as the host sees it: its socket, the docker context, published ports. */
+export interface EngineStatus {
+  /** run/docker.sock: DOCKER_HOST=unix://<socket> reaches the VM's docker engine. */
+  socket: string;
+  /** The docker CLI context that points at the socket (`docker --context berth ...`). */
+  context: 'berth';
+  /** Sorted by port. */
+  publishedPorts: PublishedPortInfo[];
 }
 
 /** What the settings may be on this host, for forms and for messages. */
@@ -130,15 +149,30 @@ export interface SettingsEvent {
   pendingRestart: SettingsField[];
 }
 
+/**
+ * The engine's part of the status changed: its socket began or stopped being served, or the
+ * published ports changed. `engine` is what status() now has as `engine` (null: absent).
+ */
+export interface EngineEvent {
+  engine: EngineStatus | null;
+}
+
 export interface ApiEvents {
   state: StateEvent;
   progress: ProgressEvent;
   serial: SerialEvent;
   settings: SettingsEvent;
+  engine: EngineEvent;
 }
 
 export type ApiEventType = keyof ApiEvents;
-export const API_EVENT_TYPES: readonly ApiEventType[] = ['state', 'progress', 'serial', 'settings'];
+export const API_EVENT_TYPES: readonly ApiEventType[] = [
+  'state',
+  'progress',
+  'serial',
+  'settings',
+  'engine',
+];
 
 // Guest sessions: a shell (with a pty) or a command, bytes as base64 both ways.
 export interface SessionOutput {

@@ -52,8 +52,12 @@ export function describeStatus(status: VmStatus): string {
   }
   if (status.lastStop?.message) lines.push(`last stop: ${status.lastStop.message}`);
   lines.push(`data:     ${status.dataDirectory}`);
-  if (status.dockerSocket) {
-    lines.push(`docker:   unix://${status.dockerSocket} (docker --context berth ...)`);
+  if (status.engine) {
+    const { socket, context, publishedPorts } = status.engine;
+    lines.push(`docker:   unix://${socket} (docker --context ${context} ...)`);
+    for (const { port, privatePort, containerName } of publishedPorts) {
+      lines.push(`port:     127.0.0.1:${port} -> ${privatePort}/tcp (${containerName})`);
+    }
   }
   if (status.error) {
     lines.push(`error:    ${status.error.message}`);

@@ -7,6 +7,7 @@
 // Nothing here can fail a VM start: each piece that cannot be set up says why in the log, and
 // the rest carries on.
 import type { Duplex } from 'node:stream';
+import type { EngineStatus } from '../api/types.ts';
 import {
   describeDockerContext,
   dockerConfigDir,
@@ -41,6 +42,11 @@ export interface EngineBridgeOptions extends EngineSeams {
   /** The guest's SSH connection (for forwarded ports). */
   guestSsh: () => Promise<GuestSsh>;
   log: (line: string) => void;
+  /**
+   * The engine's status changed (the socket began or stopped being served, a port was published
+   * or closed); called once per change, with what `status` now is.
+   */
+  onChange?: (engine: EngineStatus | undefined) => void;
 }
 
 export class EngineBridge {
@@ -49,6 +55,8 @@ export class EngineBridge {
   private queue: Promise<void> = Promise.resolve();
   private readonly dockerConnect: () => Promise<Duplex>;
   private readonly forward: (port: number) => Promise<Duplex>;
+  /** What onChange was last told, as JSON, so an unchanged status is not reported again. */
+  private reported: string | undefined = undefined;
 
   constructor(private readonly options: EngineBridgeOptions) {
     this.dockerConnect =
@@ -61,14 +69,24 @@ export class EngineBridge {
       options.forward ?? (async (port) => (await options.guestSsh()).forwardTcp('127.0.0.1', port));
   }
 
-  /** run/docker.sock while it is served. */
-  get dockerSocket(): string | undefined {
-    return this.proxy?.path;
-  }
-
   /** The containers' ports published on the host now. */
   get publishedPorts(): PublishedPort[] {
     return this.ports?.ports ?? [];
+  }
+
+  /** The engine's part of the VM's status: present while run/docker.sock is served. */
+  get status(): EngineStatus | undefined {
+    const socket = this.proxy?.path;
+    if (!socket) return undefined;
+    return {
+      socket,
+      context: 'berth',
+      publishedPorts: this.publishedPorts.map(({ port, privatePort, containerName }) => ({
+        port,
+        privatePort,
+        containerName,
+      })),
+    };
   }
 
   /** The VM is running: serve the docker socket, refresh the context, publish ports. */
@@ -84,8 +102,22 @@ export class EngineBridge {
   private enqueue(step: () => Promise<void>): Promise<void> {
     this.queue = this.queue
       .then(step)
-      .catch((error: unknown) => this.options.log(`container engine: ${(error as Error).message}`));
+      .catch((error: unknown) => this.options.log(`container engine: ${(error as Error).message}`))
+      .finally(() => this.reportChange());
     return this.queue;
+  }
+
+  /** Tells onChange about a status it has not been told yet. */
+  private reportChange(): void {
+    const status = this.status;
+    const json = status ? JSON.stringify(status) : undefined;
+    if (json === this.reported) return;
+    this.reported = json;
+    try {
+      this.options.onChange?.(status);
+    } catch (error) {
+      this.options.log(`container engine: a change listener failed: ${(error as Error).message}`);
+    }
   }
 
   private async setUp(): Promise<void> {
@@ -113,14 +145,19 @@ export class EngineBridge {
       );
     }
     if (!this.ports) {
-      this.ports = new PublishedPorts({
+      const ports = new PublishedPorts({
         dockerConnect: this.dockerConnect,
         forward: this.forward,
         log,
         retryMinMs: this.options.retryMinMs,
         retryMaxMs: this.options.retryMaxMs,
       });
-      this.ports.start();
+      // A watcher being torn down reports its ports closing; only the current one's count.
+      ports.on('change', () => {
+        if (this.ports === ports) this.reportChange();
+      });
+      this.ports = ports;
+      ports.start();
     }
   }
 

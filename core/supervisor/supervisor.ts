@@ -119,6 +119,7 @@ export class Supervisor {
             vsockPath: join(this.paths.run, 'vsock.sock'),
             guestSsh: () => this.guestSsh(),
             log: this.log,
+            onChange: (status) => this.emit('engine', { engine: status ?? null }),
           });
     this.lifecycle.on('state', (change) => {
       this.onState(change.to);
@@ -160,7 +161,7 @@ export class Supervisor {
       ...this.lifecycle.status(),
       pendingRestart: this.pendingRestart(),
       dataDirectory: this.paths.home,
-      ...(this.engine?.dockerSocket ? { dockerSocket: this.engine.dockerSocket } : {}),
+      ...(this.engine?.status ? { engine: this.engine.status } : {}),
     };
   }
 

@@ -1,6 +1,6 @@
 // How numbers and settings read on screen: binary units (the VM's memory and disk are set in MiB
 // and GiB), short durations, the settings' field names as the form labels them.
-import type { SettingsField } from '../../core/api/types.ts';
+import type { PublishedPortInfo, SettingsField } from '../../core/api/types.ts';
 
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
 
@@ -60,4 +60,14 @@ export function listFields(fields: readonly SettingsField[]): string {
   const names = fields.map((f) => FIELD_WORDS[f]);
   if (names.length <= 1) return names.join('');
   return `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}`;
+}
+
+/** Where a published port answers on this machine (loopback only: see core/guest/published-ports.ts). */
+export function publishedPortUrl(port: Pick<PublishedPortInfo, 'port'>): string {
+  return `http://127.0.0.1:${port.port}/`;
+}
+
+/** "8080 → 80/tcp": the host's port, then the container's. */
+export function formatPortMapping(port: Pick<PublishedPortInfo, 'port' | 'privatePort'>): string {
+  return `${port.port} → ${port.privatePort}/tcp`;
 }

@@ -1,6 +1,7 @@
 /// <reference lib="dom" />
 // The dashboard in browser mode, driven like a user with Debian's chromium (playwright-core), on
-// a real VM: Start, the console, settings with Apply & restart, a refused value, and reset.
+// a real VM: Start (and the Containers card's socket), the console, settings with Apply &
+// restart, a refused value, and reset.
 // Screenshots of every page go to test-results/ui-*.png. Two figures are printed: first paint,
 // and how long the page takes to show a state change after the supervisor made it.
 import assert from 'node:assert/strict';
@@ -140,6 +141,10 @@ test('first paint, then Start shows running', STEP, async () => {
   await page.screenshot({ path: join(RESULTS, 'ui-dashboard-stopped.png') });
   await page.getByRole('button', { name: 'Start', exact: true }).click();
   await vmState('running');
+  // The Containers card: the engine's socket, served on the host once the VM runs.
+  const socket = page.getByTestId('engine-socket');
+  await socket.waitFor({ timeout: 30_000 });
+  assert.equal(await socket.innerText(), berth.paths.dockerSocket);
   await page.screenshot({ path: join(RESULTS, 'ui-dashboard-running.png') });
 });
 

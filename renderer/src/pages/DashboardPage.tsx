@@ -1,6 +1,8 @@
 // The dashboard: the VM's state and controls, progress while it starts or stops, what went wrong
-// if it failed, settings waiting for a restart, and its resource use.
+// if it failed, settings waiting for a restart, its resource use, and (while it runs) its
+// container engine.
 import { ProgressBar } from '../components/ProgressBar.tsx';
+import { EngineCard } from '../components/EngineCard.tsx';
 import { LifecycleButtons } from '../components/LifecycleButtons.tsx';
 import { ResourceCharts } from '../components/ResourceCharts.tsx';
 import { StateBadge } from '../components/StateBadge.tsx';
@@ -41,6 +43,7 @@ export function DashboardPage() {
         <VmFacts />
         <ResourceCharts />
       </div>
+      <EngineCard />
     </div>
   );
 }

@@ -5,6 +5,7 @@ import { NotConnectedError, type Api } from '../api/connection.ts';
 import { appendCapped } from './bounded.ts';
 import { SERIAL_CAP_CHARS, notify, type Stores } from './stores.ts';
 import {
+  applyEngineEvent,
   applyProgress,
   applySettingsEvent,
   applyStateEvent,
@@ -76,6 +77,9 @@ export function bindStores(
     }),
     api.on('serial', (event) => {
       stores.serial.setState((s) => ({ text: appendCapped(s.text, event.text, SERIAL_CAP_CHARS) }));
+    }),
+    api.on('engine', (event) => {
+      stores.vm.setState((s) => ({ status: applyEngineEvent(s.status, event) }));
     }),
     api.on('settings', (event) => {
       const view = applySettingsEvent(stores.settings.getState().view, event);

@@ -2,6 +2,7 @@
 // dashboard must show a change within 200 ms), and the full status fetched after it fills in the
 // rest; an answer computed before an event already applied must not undo it.
 import type {
+  EngineEvent,
   ProgressEvent,
   SettingsEvent,
   SettingsView,
@@ -32,8 +33,24 @@ export function applyStateEvent(current: VmStatus | null, event: StateEvent): Vm
   } else {
     delete next.error;
   }
-  if (event.to !== 'running') delete next.uptimeMs;
+  if (event.to !== 'running') {
+    delete next.uptimeMs;
+    delete next.engine; // served only while the VM runs; its own event may come a little later
+  }
   if (event.to === 'stopped' || event.to === 'error') delete next.vmmPid;
+  return next;
+}
+
+/**
+ * The engine's socket and published ports, as the supervisor reports them. Events arrive in the
+ * order the supervisor made them, after any status answer computed before them, so the latest
+ * one is the truth; before the first status there is nothing to attach it to.
+ */
+export function applyEngineEvent(current: VmStatus | null, event: EngineEvent): VmStatus | null {
+  if (!current) return null;
+  const next: VmStatus = { ...current };
+  if (event.engine) next.engine = event.engine;
+  else delete next.engine;
   return next;
 }
 

@@ -134,16 +134,25 @@ test('notifications go to the listeners of their name', () => {
   client.on('progress', (p) => seen.push(['progress', p]));
   client.on('serial', (p) => seen.push(['serial', p]));
   client.on('settings', (p) => seen.push(['settings', p]));
+  client.on('engine', (p) => seen.push(['engine', p]));
   client.on('session.output', (p) => seen.push(['session.output', p]));
   client.on('session.exit', (p) => seen.push(['session.exit', p]));
   const state = { from: 'stopped', to: 'starting', at: 5 };
   const progress = { operation: 'start', step: 'booting', percent: 50 };
   const output = { id: 1, stream: 'stdout', data: 'aGk=' };
   const exit = { id: 1, code: 0, signal: null };
+  const engine = {
+    engine: {
+      socket: '/x/run/docker.sock',
+      context: 'berth',
+      publishedPorts: [{ port: 8080, privatePort: 80, containerName: 'web' }],
+    },
+  };
   transport.deliver({ jsonrpc: '2.0', method: 'event.state', params: state });
   transport.deliver({ jsonrpc: '2.0', method: 'event.progress', params: progress });
   transport.deliver({ jsonrpc: '2.0', method: 'event.serial', params: { text: 'boot' } });
   transport.deliver({ jsonrpc: '2.0', method: 'event.settings', params: { revision: 2 } });
+  transport.deliver({ jsonrpc: '2.0', method: 'event.engine', params: engine });
   transport.deliver({ jsonrpc: '2.0', method: 'session.output', params: output });
   transport.deliver({ jsonrpc: '2.0', method: 'session.exit', params: exit });
   assert.deepEqual(seen, [
@@ -151,6 +160,7 @@ test('notifications go to the listeners of their name', () => {
     ['progress', progress],
     ['serial', { text: 'boot' }],
     ['settings', { revision: 2 }],
+    ['engine', engine],
     ['session.output', output],
     ['session.exit', exit],
   ]);

@@ -88,6 +88,8 @@ test('the method list is the documented API, and isApiMethod knows exactly those
     'session',
     '',
     'event.state',
+    'event.engine',
+    'engine',
   ]) {
     assert.equal(isApiMethod(name), false, JSON.stringify(name));
   }
@@ -120,7 +122,8 @@ test('valid params pass and come back as given', () => {
     ['logs', { lines: 100_000 }],
     ['subscribe', {}],
     ['subscribe', { events: [] }],
-    ['subscribe', { events: ['state', 'progress', 'serial', 'settings'] }],
+    ['subscribe', { events: ['state', 'progress', 'serial', 'settings', 'engine'] }],
+    ['subscribe', { events: ['engine'] }],
     ['session.open', {}],
     ['session.open', { command: 'uname -a' }],
     ['session.open', { pty: { cols: 80, rows: 24 } }],
@@ -336,7 +339,10 @@ test('pty sizes: both dimensions required, each 1..1000, term a short string, no
 
 test('subscribe events must be known event types', () => {
   const error = refuses('subscribe', { events: ['state', 'bogus'] }, ['events']);
-  assert.match(messageOf(error, 'events'), /must be a list of state, progress, serial, settings/);
+  assert.match(
+    messageOf(error, 'events'),
+    /must be a list of state, progress, serial, settings, engine/,
+  );
   refuses('subscribe', { events: [1] }, ['events']);
   refuses('subscribe', { events: ['session.output'] }, ['events']);
   refuses('subscribe', { events: null }, ['events']);

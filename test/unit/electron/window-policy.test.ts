@@ -31,10 +31,17 @@ test('isRendererUrl: pages at or below the root, and nothing else', () => {
   assert.equal(isRendererUrl('https://example.com/x', 'https://example.com/'), false);
 });
 
-test('isSafeExternalUrl: https links only, without credentials', () => {
+test('isSafeExternalUrl: https links, and http to 127.0.0.1 (published ports), without credentials', () => {
   assert.equal(isSafeExternalUrl('https://docs.docker.com/engine/'), true);
+  assert.equal(isSafeExternalUrl('http://127.0.0.1:8080/'), true);
+  assert.equal(isSafeExternalUrl('http://127.0.0.1/'), true);
   for (const url of [
     'http://example.com/',
+    'http://localhost.example.com:8080/',
+    'http://127.0.0.1.example.com:8080/',
+    'http://user:pass@127.0.0.1:8080/',
+    'http://0.0.0.0:8080/',
+    'http://[::1]:8080/',
     'file:///etc/passwd',
     'javascript:alert(1)',
     'smb://server/share',

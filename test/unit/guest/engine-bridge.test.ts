@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import ssh2 from 'ssh2';
+import type { EngineEvent, EngineStatus } from '../../../core/api/types.ts';
 import { describeStatus } from '../../../core/cli/output.ts';
 import { relay } from '../../../core/guest/relay.ts';
 import { dataPaths } from '../../../core/paths.ts';
@@ -160,7 +161,7 @@ describe('the container engine in the supervisor', () => {
 
     await supervisor.start();
     await until(
-      () => supervisor.status().dockerSocket === socket,
+      () => supervisor.status().engine?.socket === socket,
       'the docker socket in the status',
     );
     assert.equal(lstatSync(socket).mode & 0o777, 0o600);
@@ -200,7 +201,7 @@ describe('the container engine in the supervisor', () => {
 
     await supervisor.stop();
     await until(() => !existsSync(socket), 'run/docker.sock removed');
-    assert.equal(supervisor.status().dockerSocket, undefined);
+    assert.equal(supervisor.status().engine, undefined);
     assert.doesNotMatch(describeStatus(supervisor.status()), /docker:/);
     await until(async () => !(await reachable(web)), `127.0.0.1:${web} closed`);
 
@@ -211,6 +212,68 @@ describe('the container engine in the supervisor', () => {
       'unchanged',
     );
     await until(() => reachable(web), `127.0.0.1:${web} again`);
+  });
+
+  test('status.engine and event.engine follow the published ports, once per change', async () => {
+    const { supervisor, socket } = await open();
+    const events: EngineEvent[] = [];
+    supervisor.on('engine', (event) => events.push(event));
+    const [api, web] = [await freePort(), await freePort()];
+    const low = Math.min(api, web) === api ? 'api' : 'web';
+    engine.containers = [container('bbb', 'api', [{ public: api, private: 8080 }])];
+
+    await supervisor.start();
+    await until(
+      () => supervisor.status().engine?.publishedPorts.length === 1,
+      'the api port in the status',
+    );
+    const first: EngineStatus = {
+      socket,
+      context: 'berth',
+      publishedPorts: [{ port: api, privatePort: 8080, containerName: 'api' }],
+    };
+    assert.deepEqual(supervisor.status().engine, first);
+    await until(() => events.length > 0 && events.at(-1)!.engine !== null, 'an engine event');
+    assert.deepEqual(events.at(-1), { engine: first }, 'the event carries what status() has');
+    // `berth status`: the docker line, then one line per published port.
+    assert.match(
+      describeStatus(supervisor.status()),
+      new RegExp(
+        `^docker: {3}unix://${socket} \\(docker --context berth \\.\\.\\.\\)\\n` +
+          `port: {5}127\\.0\\.0\\.1:${api} -> 8080/tcp \\(api\\)$`,
+        'm',
+      ),
+    );
+
+    // A second container: both ports, sorted by port, without a status call.
+    engine.containers = [
+      ...engine.containers,
+      container('ccc', 'web', [{ public: web, private: 80 }]),
+    ];
+    engine.event('start', 'ccc');
+    await until(() => events.at(-1)?.engine?.publishedPorts.length === 2, 'both ports');
+    assert.deepEqual(
+      events.at(-1)!.engine!.publishedPorts.map((p) => p.containerName),
+      low === 'api' ? ['api', 'web'] : ['web', 'api'],
+    );
+    assert.match(describeStatus(supervisor.status()), new RegExp(`-> 80/tcp \\(web\\)$`, 'm'));
+
+    // The first one dies: its port goes, in an event.
+    engine.containers = engine.containers.slice(1);
+    engine.event('die', 'bbb');
+    await until(() => events.at(-1)?.engine?.publishedPorts.length === 1, 'one port left');
+    assert.deepEqual(events.at(-1)!.engine!.publishedPorts, [
+      { port: web, privatePort: 80, containerName: 'web' },
+    ]);
+
+    // Stopped: the engine is gone from the status, and an event says so.
+    await supervisor.stop();
+    await until(() => events.at(-1)?.engine === null, 'the engine-gone event');
+    assert.equal(supervisor.status().engine, undefined);
+    // Each event is a change: never the same status twice in a row.
+    for (let i = 1; i < events.length; i++) {
+      assert.notDeepEqual(events[i], events[i - 1], `event ${i} repeats the one before`);
+    }
   });
 
   test('a docker context that cannot be written is logged and does not fail the start', async () => {
@@ -228,7 +291,7 @@ describe('the container engine in the supervisor', () => {
       ),
     );
     await until(
-      () => supervisor.status().dockerSocket === socket,
+      () => supervisor.status().engine?.socket === socket,
       'the docker socket all the same',
     );
   });
@@ -242,7 +305,7 @@ describe('the container engine in the supervisor', () => {
         hostLimits: () => HOST_LIMITS,
       });
       await supervisor.start();
-      assert.equal(supervisor.status().dockerSocket, undefined);
+      assert.equal(supervisor.status().engine, undefined);
       assert.equal(existsSync(join(dataPaths(home.path).run, 'docker.sock')), false);
       await supervisor.close();
     } finally {

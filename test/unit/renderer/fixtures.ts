@@ -1,5 +1,5 @@
 // Realistic API answers for renderer tests.
-import type { SettingsView, VmStats, VmStatus } from '../../../core/api/types.ts';
+import type { EngineStatus, SettingsView, VmStats, VmStatus } from '../../../core/api/types.ts';
 
 export function status(overrides: Partial<VmStatus> = {}): VmStatus {
   return {
@@ -9,6 +9,13 @@ export function status(overrides: Partial<VmStatus> = {}): VmStatus {
     dataDirectory: '/home/user/.local/share/berth',
     ...overrides,
   };
+}
+
+export function engine(
+  publishedPorts: EngineStatus['publishedPorts'] = [],
+  socket = '/home/user/.local/share/berth/run/docker.sock',
+): EngineStatus {
+  return { socket, context: 'berth', publishedPorts };
 }
 
 export function settingsView(overrides: Partial<SettingsView> = {}): SettingsView {

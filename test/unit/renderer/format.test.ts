@@ -5,8 +5,10 @@ import {
   formatBytes,
   formatDuration,
   formatMiB,
+  formatPortMapping,
   formatSettingValue,
   listFields,
+  publishedPortUrl,
 } from '../../../renderer/src/format.ts';
 import { hashFor, pageFromHash } from '../../../renderer/src/routes.ts';
 
@@ -45,4 +47,10 @@ test('pages come from the hash; anything else is the dashboard', () => {
   assert.equal(pageFromHash('#token=abc'), 'dashboard');
   assert.equal(pageFromHash('#/nowhere'), 'dashboard');
   assert.equal(hashFor('settings'), '#/settings');
+});
+
+test('a published port: its link on 127.0.0.1, and host → container', () => {
+  const port = { port: 8080, privatePort: 80, containerName: 'web' };
+  assert.equal(publishedPortUrl(port), 'http://127.0.0.1:8080/');
+  assert.equal(formatPortMapping(port), '8080 → 80/tcp');
 });

@@ -6,7 +6,7 @@ import { NotConnectedError } from '../../../renderer/src/api/connection.ts';
 import { createStores } from '../../../renderer/src/state/stores.ts';
 import { FIRST_DATA_MARK, bindStores } from '../../../renderer/src/state/sync.ts';
 import { FakeApi, settle } from './fake-api.ts';
-import { settingsView, status } from './fixtures.ts';
+import { engine, settingsView, status } from './fixtures.ts';
 
 function setup() {
   const api = new FakeApi();
@@ -71,6 +71,32 @@ test('progress, serial and settings events reach their stores', async () => {
   assert.deepEqual(stores.vm.getState().status?.pendingRestart, ['cpus', 'memoryMiB']);
   assert.equal(api.callsOf('settings.history').length, 1, 'history is read again');
   await settle();
+});
+
+test('engine events update the status’s engine without a status call', () => {
+  const { api, stores } = setup();
+  stores.vm.setState({ status: status({ state: 'running', since: 50 }) });
+  const web = { port: 8080, privatePort: 80, containerName: 'web' };
+  api.emit('engine', { engine: engine() });
+  assert.deepEqual(stores.vm.getState().status?.engine, engine());
+  api.emit('engine', { engine: engine([web]) });
+  assert.deepEqual(stores.vm.getState().status?.engine?.publishedPorts, [web]);
+  assert.equal(stores.vm.getState().status?.state, 'running');
+  api.emit('engine', { engine: null });
+  assert.equal(stores.vm.getState().status?.engine, undefined);
+  assert.equal(api.callsOf('status').length, 0, 'no polling: the event is the news');
+});
+
+test('a status answer brings the engine; a stop removes it before the next answer', async () => {
+  const { api, stores } = setup();
+  const web = { port: 8080, privatePort: 80, containerName: 'web' };
+  api.handle('status', () => status({ state: 'running', since: 5, engine: engine([web]) }));
+  api.connect();
+  await settle();
+  assert.deepEqual(stores.vm.getState().status?.engine?.publishedPorts, [web]);
+  api.handle('status', () => new Promise(() => {}));
+  api.emit('state', { from: 'running', to: 'stopping', at: 10 });
+  assert.equal(stores.vm.getState().status?.engine, undefined);
 });
 
 test('a failed read is a notice, except while disconnected', async () => {

@@ -3,13 +3,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
+  applyEngineEvent,
   applyProgress,
   applySettingsEvent,
   applyStateEvent,
   applyStatus,
   settleProgress,
 } from '../../../renderer/src/state/vm-reducers.ts';
-import { settingsView, status } from './fixtures.ts';
+import { engine, settingsView, status } from './fixtures.ts';
 
 test('a state event sets the state and its start time at once', () => {
   const next = applyStateEvent(status({ state: 'stopped', since: 10 }), {
@@ -37,6 +38,40 @@ test('an error event carries its error; leaving error clears it; pid and uptime 
   assert.equal(failed.uptimeMs, undefined);
   const again = applyStateEvent(failed, { from: 'error', to: 'starting', at: 40 });
   assert.equal(again.error, undefined);
+});
+
+test('an engine event sets the engine, or removes it with null; the rest is kept', () => {
+  const web = { port: 8080, privatePort: 80, containerName: 'web' };
+  const running = status({ state: 'running', since: 100, vmmPid: 7 });
+  const served = applyEngineEvent(running, { engine: engine() });
+  assert.deepEqual(served?.engine, engine());
+  assert.equal(served?.vmmPid, 7);
+  assert.equal(served?.since, 100, 'an engine change is not a state change');
+  const published = applyEngineEvent(served, { engine: engine([web]) });
+  assert.deepEqual(published?.engine?.publishedPorts, [web]);
+  assert.deepEqual(served?.engine?.publishedPorts, [], 'the old status is not changed');
+  const gone = applyEngineEvent(published, { engine: null });
+  assert.ok(gone);
+  assert.equal('engine' in gone, false);
+  assert.equal(applyEngineEvent(null, { engine: engine() }), null, 'nothing to attach it to yet');
+});
+
+test('leaving running drops the engine at once; its own event may come later', () => {
+  const running = status({ state: 'running', since: 100, engine: engine() });
+  assert.equal(
+    applyStateEvent(running, { from: 'running', to: 'stopping', at: 200 }).engine,
+    undefined,
+  );
+  assert.equal(
+    applyStateEvent(running, { from: 'running', to: 'error', at: 200 }).engine,
+    undefined,
+  );
+  const starting = status({ state: 'starting', since: 100 });
+  assert.equal(
+    applyStateEvent(starting, { from: 'starting', to: 'running', at: 200 }).engine,
+    undefined,
+    'running alone says nothing of the engine',
+  );
 });
 
 test('a status answer replaces the status unless it began before the one shown', () => {

@@ -135,7 +135,7 @@ test(
   withHost(async ({ paths, runner, made, connect }) => {
     const { conn, api } = await connect();
     assert.deepEqual(await api.call('subscribe', {}), {
-      events: ['state', 'progress', 'serial', 'settings'],
+      events: ['state', 'progress', 'serial', 'settings', 'engine'],
     });
     const status = await api.call('start', {});
     assert.equal(status.state, 'running');
