@@ -289,9 +289,9 @@ export function buildImage(options: BuildOptions): ImageManifest {
     mode: 0o644,
     data: Buffer.from(modulePaths.join('\n') + '\n'),
   });
-  // /etc/berth/modules-<name>: what loading one on-demand module takes, in load order.
-  for (const name of spec.onDemandModules) {
-    const extra = resolveModules(kernel.pkg.root, release, [name]).filter(
+  // /etc/berth/modules-<group>: what loading a group takes beyond the boot's modules, in order.
+  for (const { name, modules } of spec.moduleGroups) {
+    const extra = resolveModules(kernel.pkg.root, release, modules).filter(
       (rel) => !moduleFiles.includes(rel),
     );
     const paths = extra.map((rel) => `/lib/modules/${release}/${rel}`);

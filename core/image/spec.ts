@@ -46,10 +46,11 @@ export interface ImageSpec {
   kernel: { package: string; cmdline: string };
   modules: string[];
   /**
-   * Modules init loads only when it needs them (btrfs: its raid6 and xor self-benchmarks cost a
-   * second of every boot), each with whatever it needs beyond `modules`.
+   * Groups of modules init loads apart from the boot's own (`modules`): when it needs them (btrfs:
+   * its raid6 and xor self-benchmarks cost a second of every boot) or off the boot's critical
+   * path (the engine's networking). Each group file lists what it needs beyond `modules`.
    */
-  onDemandModules: string[];
+  moduleGroups: { name: string; modules: string[] }[];
   packages: PackageFiles[];
   libraries: string[];
   guest: GuestProgram[];
@@ -193,7 +194,7 @@ export function parseImageSpec(text: string): ImageSpec {
     'name',
     'kernel',
     'modules',
-    'on-demand-modules',
+    'module-groups',
     'packages',
     'libraries',
     'guest',
@@ -211,8 +212,13 @@ export function parseImageSpec(text: string): ImageSpec {
     modules: list(top.modules, 'modules', (v, f) =>
       string(v, f, MODULE_NAME, 'a kernel module name'),
     ),
-    onDemandModules: list(top['on-demand-modules'], 'on-demand-modules', (v, f) =>
-      string(v, f, MODULE_NAME, 'a kernel module name'),
+    moduleGroups: Object.entries(object(top['module-groups'] ?? {}, 'module-groups')).map(
+      ([name, modules]) => ({
+        name: string(name, 'module-groups', GUEST_PROGRAM, 'a lowercase group name'),
+        modules: list(modules, `module-groups.${name}`, (v, f) =>
+          string(v, f, MODULE_NAME, 'a kernel module name'),
+        ),
+      }),
     ),
     packages: list(top.packages, 'packages', packageFiles),
     libraries: list(top.libraries, 'libraries', (v, f) =>
@@ -229,7 +235,11 @@ export function parseImageSpec(text: string): ImageSpec {
     files: list(top.files, 'files', inlineFile),
     system: systemSpec(top.system, 'system'),
   };
-  unique([...spec.modules, ...spec.onDemandModules], (m) => m.replaceAll('-', '_'), 'modules');
+  unique(
+    [...spec.modules, ...spec.moduleGroups.flatMap((g) => g.modules)],
+    (m) => m.replaceAll('-', '_'),
+    'modules',
+  );
   unique(spec.packages, (p) => p.name, 'packages');
   unique(spec.libraries, (l) => l, 'libraries');
   unique(

@@ -1329,9 +1329,14 @@ static void service_start(struct service *s)
 		service_stopped(s);
 }
 
+static int engine_modules_done(pid_t pid);
+
 static void child_exited(pid_t pid, int status)
 {
 	char why[96];
+
+	if (engine_modules_done(pid))
+		return;
 
 	for (size_t i = 0; i < NSERVICES; i++) {
 		struct service *s = services[i];
@@ -1382,19 +1387,57 @@ static int next_timeout(void)
 	return best > INT_MAX ? INT_MAX : (int)best;
 }
 
-/* Early, before SSH: dockerd's start-up overlaps the rest of the boot. */
+static pid_t engine_modules_pid; /* the background loader of the engine's modules */
+
+/* Child: the engine's networking modules, then the NAT rule (exec'd, so
+ * the child's exit means both are done). Runs beside the rest of the boot. */
+static void load_engine_modules(void)
+{
+	load_module_list(MODULES_LIST "-engine");
+	int out = open("/var/log/berth-engine-net.log", O_WRONLY | O_CREAT | O_APPEND, 0640);
+	if (out >= 0) {
+		dup2(out, STDOUT_FILENO);
+		dup2(out, STDERR_FILENO);
+	}
+	exec_child(masquerade_argv, base_env);
+}
+
+/* Early, before SSH: the engine's start-up overlaps the rest of the boot.
+ * containerd needs nothing more; dockerd creates its bridge as it starts,
+ * so it waits for the module loader (engine_modules_done). */
 static void start_engine(void)
 {
-	struct service *engine[] = { &containerd, &dockerd, &docker_relay };
-
 	if (!engine_available())
 		return;
-	/* Not waited for: it runs alongside the engine's start. */
-	spawn_daemon(masquerade_argv, base_env, "/var/log/berth-engine-net.log");
-	for (size_t i = 0; i < sizeof engine / sizeof engine[0]; i++) {
-		engine[i]->disabled = 0;
-		service_start(engine[i]);
+	engine_modules_pid = fork();
+	if (engine_modules_pid == 0) {
+		setsid();
+		load_engine_modules();
 	}
+	if (engine_modules_pid < 0) {
+		say("cannot fork to load the engine's modules: %s", strerror(errno));
+		load_module_list(MODULES_LIST "-engine");
+		engine_modules_pid = 0;
+	}
+	containerd.disabled = 0;
+	docker_relay.disabled = 0;
+	service_start(&containerd);
+	service_start(&docker_relay);
+	if (engine_modules_pid == 0) {
+		dockerd.disabled = 0;
+		service_start(&dockerd);
+	}
+}
+
+/* The loader exited: dockerd can start. */
+static int engine_modules_done(pid_t pid)
+{
+	if (pid != engine_modules_pid || pid == 0)
+		return 0;
+	engine_modules_pid = 0;
+	dockerd.disabled = 0;
+	service_start(&dockerd);
+	return 1;
 }
 
 /* ---- step 8 ------------------------------------------------------------ */

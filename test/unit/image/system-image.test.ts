@@ -54,3 +54,17 @@ test('split-/usr paths land under /usr, others stay', () => {
   assert.equal(mergedUsrPath('/library'), '/library');
   assert.equal(mergedUsrPath('/etc/containerd/config.toml'), '/etc/containerd/config.toml');
 });
+
+test('module groups: the engine and btrfs groups load apart from the boot modules', () => {
+  const spec = parseImageSpec(shipped);
+  const groups = Object.fromEntries(spec.moduleGroups.map((g) => [g.name, g.modules]));
+  assert.ok(groups.engine?.includes('bridge'));
+  assert.ok(groups.btrfs?.includes('btrfs'));
+  assert.ok(!spec.modules.includes('btrfs'), 'btrfs is not loaded at every boot');
+  const doc = parse(shipped) as Record<string, any>;
+  doc['module-groups'].engine.push('virtio_blk');
+  assert.throws(
+    () => parseImageSpec(stringify(doc)),
+    (error: unknown) => error instanceof ImageSpecError && /appears twice/.test(error.message),
+  );
+});
