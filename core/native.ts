@@ -71,6 +71,266 @@ export interface ReceivedMessage {
 
 export type FallocateMode = 'punch-hole' | 'zero-range';
 
+/** One CPUID leaf (kvm_cpuid_entry2); index and flags default to 0 when set. */
+export interface CpuidEntry {
+  function: number;
+  index?: number;
+  flags?: number;
+  eax: number;
+  ebx: number;
+  ecx: number;
+  edx: number;
+}
+
+/** kvm_regs. Setting merges: a register left out keeps its value. */
+export interface KvmRegs {
+  rax: bigint;
+  rbx: bigint;
+  rcx: bigint;
+  rdx: bigint;
+  rsi: bigint;
+  rdi: bigint;
+  rsp: bigint;
+  rbp: bigint;
+  r8: bigint;
+  r9: bigint;
+  r10: bigint;
+  r11: bigint;
+  r12: bigint;
+  r13: bigint;
+  r14: bigint;
+  r15: bigint;
+  rip: bigint;
+  rflags: bigint;
+}
+
+/** kvm_segment (flags are 0 or 1; type 0 to 15). */
+export interface KvmSegment {
+  base: bigint;
+  limit: number;
+  selector: number;
+  type: number;
+  present: number;
+  dpl: number;
+  db: number;
+  s: number;
+  l: number;
+  g: number;
+  avl: number;
+  unusable: number;
+}
+
+export interface KvmDtable {
+  base: bigint;
+  limit: number;
+}
+
+/** kvm_sregs without the interrupt bitmap (setting keeps the kernel's). */
+export interface KvmSregs {
+  cs: KvmSegment;
+  ds: KvmSegment;
+  es: KvmSegment;
+  fs: KvmSegment;
+  gs: KvmSegment;
+  ss: KvmSegment;
+  tr: KvmSegment;
+  ldt: KvmSegment;
+  gdt: KvmDtable;
+  idt: KvmDtable;
+  cr0: bigint;
+  cr2: bigint;
+  cr3: bigint;
+  cr4: bigint;
+  cr8: bigint;
+  efer: bigint;
+  apicBase: bigint;
+}
+
+/** What setSregs takes: any subset, segments and tables field by field. */
+export type KvmSregsUpdate = Partial<
+  Omit<KvmSregs, 'cs' | 'ds' | 'es' | 'fs' | 'gs' | 'ss' | 'tr' | 'ldt' | 'gdt' | 'idt'>
+> & {
+  [K in 'cs' | 'ds' | 'es' | 'fs' | 'gs' | 'ss' | 'tr' | 'ldt']?: Partial<KvmSegment>;
+} & { gdt?: Partial<KvmDtable>; idt?: Partial<KvmDtable> };
+
+/** kvm_fpu: fpr is 8 x 16 bytes, xmm 16 x 16 bytes. */
+export interface KvmFpu {
+  fpr: Uint8Array;
+  fcw: number;
+  fsw: number;
+  ftwx: number;
+  lastOpcode: number;
+  lastIp: bigint;
+  lastDp: bigint;
+  xmm: Uint8Array;
+  mxcsr: number;
+}
+
+export interface KvmMsr {
+  index: number;
+  value: bigint;
+}
+
+/** An exit the kernel does not finish: handed to onExit, finished by vcpu.complete(). */
+export type KvmExit =
+  | {
+      reason: 'io';
+      exitReason: number;
+      direction: 'in' | 'out';
+      port: number;
+      /** Bytes per access: 1, 2 or 4. */
+      size: number;
+      /** Accesses (more than 1 for rep ins/outs). */
+      count: number;
+      /** For 'out': size * count bytes. For 'in', complete() supplies them. */
+      data?: Buffer;
+    }
+  | {
+      reason: 'mmio';
+      exitReason: number;
+      direction: 'read' | 'write';
+      address: number;
+      size: number;
+      /** For 'write': size bytes. For 'read', complete() supplies them. */
+      data?: Buffer;
+    }
+  | { reason: 'hlt' | 'shutdown' | 'unknown'; exitReason: number }
+  | { reason: 'system-event'; exitReason: number; type: number; data: bigint[] }
+  | { reason: 'internal-error'; exitReason: number; suberror: number; data: bigint[] }
+  | {
+      reason: 'fail-entry';
+      exitReason: number;
+      hardwareEntryFailureReason: bigint;
+      cpu: number;
+    }
+  /** KVM_RUN itself failed; the thread has ended: destroy() the vCPU. */
+  | { reason: 'error'; error: SystemCallError };
+
+export type KvmVcpuState =
+  'idle' | 'running' | 'pausing' | 'waiting' | 'paused' | 'stopped' | 'destroyed';
+
+/**
+ * A vCPU and its native thread (see native/kvm/README.md). The state calls (registers, MSRs,
+ * CPUID, LAPIC) need the thread out of KVM_RUN: before run(), while paused, or while an exit
+ * waits for complete(); otherwise they throw ERR_VCPU_RUNNING.
+ */
+export interface KvmVcpu {
+  readonly fd: number;
+  readonly id: number;
+  readonly state: KvmVcpuState;
+  readonly destroyed: boolean;
+  /** Starts the thread (once); it keeps the event loop alive until paused or destroyed. */
+  run(): void;
+  /** Returns once the thread is out of KVM_RUN (paused, or waiting for complete()). */
+  pause(): void;
+  resume(): void;
+  /** Finishes the waiting exit; data (a Uint8Array) is required for 'in' and MMIO 'read'. */
+  complete(data?: Uint8Array): void;
+  /** Stops and joins the thread, closes the fd, unmaps kvm_run. A second call does nothing. */
+  destroy(): void;
+  getRegs(): KvmRegs;
+  setRegs(regs: Partial<KvmRegs>): void;
+  getSregs(): KvmSregs;
+  setSregs(sregs: KvmSregsUpdate): void;
+  getFpu(): KvmFpu;
+  setFpu(fpu: Partial<KvmFpu>): void;
+  getMsrs(indices: readonly number[]): KvmMsr[];
+  setMsrs(entries: readonly KvmMsr[]): void;
+  /** The 1024-byte local APIC page (needs createIrqchip()). */
+  getLapic(): Buffer;
+  setLapic(lapic: Uint8Array): void;
+  setCpuid(entries: readonly CpuidEntry[]): void;
+}
+
+export interface KvmMemoryRegion {
+  slot: number;
+  guestPhysAddr: number | bigint;
+  /** Pinned while in the slot: its unmap() throws ERR_REGION_IN_USE. */
+  region: MappedRegion;
+  /** Into the region, page-aligned; default 0. */
+  offset?: number;
+  /** Default: the rest of the region. */
+  size?: number;
+  readonly?: boolean;
+  logDirty?: boolean;
+}
+
+export interface KvmIoeventfd {
+  fd: number;
+  address: number | bigint;
+  /** 0 (any width, the default), 1, 2, 4 or 8 bytes. */
+  length?: number;
+  space: 'pio' | 'mmio';
+  datamatch?: number | bigint;
+  deassign?: boolean;
+}
+
+export interface KvmIrqfd {
+  fd: number;
+  gsi: number;
+  resampleFd?: number;
+  deassign?: boolean;
+}
+
+export type KvmGsiRoute =
+  | { gsi: number; type: 'irqchip'; irqchip: number; pin: number }
+  | { gsi: number; type: 'msi'; addressLo: number; addressHi?: number; data: number };
+
+export interface KvmMsi {
+  addressLo: number;
+  addressHi?: number;
+  data: number;
+}
+
+/** A KVM VM. destroy() destroys its vCPUs, closes its fd and unpins its memory regions. */
+export interface KvmVm {
+  readonly fd: number;
+  readonly destroyed: boolean;
+  setUserMemoryRegion(region: KvmMemoryRegion): void;
+  removeUserMemoryRegion(slot: number): void;
+  setTssAddr(address: number): void;
+  setIdentityMapAddr(address: number): void;
+  createIrqchip(): void;
+  createPit2(speakerDummy?: boolean): void;
+  ioeventfd(options: KvmIoeventfd): void;
+  irqfd(options: KvmIrqfd): void;
+  /** Replaces the whole GSI routing table. */
+  setGsiRouting(routes: readonly KvmGsiRoute[]): void;
+  /** > 0 delivered, 0 blocked by the guest. */
+  signalMsi(msi: KvmMsi): number;
+  irqLine(irq: number, level: boolean): void;
+  /** onExit runs on the event loop for each exit; call vcpu.complete() to go on. */
+  createVcpu(id: number, onExit: (this: KvmVcpu, exit: KvmExit) => void): KvmVcpu;
+  destroy(): void;
+}
+
+export interface KvmVmConstructor {
+  /** KVM_CREATE_VM on an fd from kvmOpen() (which stays the caller's). */
+  new (kvmFd: number): KvmVm;
+}
+
+/** KVM_CAP_* numbers (linux/kvm.h) that Berth asks for. */
+export const KVM_CAP = {
+  IRQCHIP: 0,
+  HLT: 1,
+  USER_MEMORY: 3,
+  SET_TSS_ADDR: 4,
+  EXT_CPUID: 7,
+  NR_VCPUS: 9,
+  NR_MEMSLOTS: 10,
+  PIT: 11,
+  MP_STATE: 14,
+  IRQ_ROUTING: 25,
+  IRQ_INJECT_STATUS: 26,
+  SET_IDENTITY_MAP_ADDR: 37,
+  IOEVENTFD: 36,
+  PIT2: 33,
+  IRQFD: 32,
+  SIGNAL_MSI: 77,
+  READONLY_MEM: 81,
+  IMMEDIATE_EXIT: 136,
+} as const;
+
 /** The addon's exports, exactly as the C++ code defines them. */
 export interface NativeAddon {
   /** memfd_create (MFD_CLOEXEC | MFD_ALLOW_SEALING) and ftruncate to size. name: ≤ 249 bytes. */
@@ -109,6 +369,14 @@ export interface NativeAddon {
   /** FALLOC_FL_PUNCH_HOLE or FALLOC_FL_ZERO_RANGE, both with FALLOC_FL_KEEP_SIZE. */
   fallocate(fd: number, mode: FallocateMode, offset: number, length: number): void;
   close(fd: number): void;
+  /** open(path, O_RDWR | O_CLOEXEC); path defaults to /dev/kvm. */
+  kvmOpen(path?: string): number;
+  kvmGetApiVersion(kvmFd: number): number;
+  /** KVM_CHECK_EXTENSION on the kvm fd or a VM's fd: 0 when absent, else a cap-specific value. */
+  kvmCheckExtension(fd: number, capability: number): number;
+  kvmGetVcpuMmapSize(kvmFd: number): number;
+  kvmGetSupportedCpuid(kvmFd: number): CpuidEntry[];
+  KvmVm: KvmVmConstructor;
 }
 
 let addon: NativeAddon | undefined;
@@ -220,4 +488,29 @@ export function fallocate(fd: number, mode: FallocateMode, offset: number, lengt
 
 export function close(fd: number): void {
   loadNative().close(fd);
+}
+
+export function kvmOpen(path?: string): number {
+  return loadNative().kvmOpen(path);
+}
+
+export function kvmGetApiVersion(kvmFd: number): number {
+  return loadNative().kvmGetApiVersion(kvmFd);
+}
+
+export function kvmCheckExtension(fd: number, capability: number): number {
+  return loadNative().kvmCheckExtension(fd, capability);
+}
+
+export function kvmGetVcpuMmapSize(kvmFd: number): number {
+  return loadNative().kvmGetVcpuMmapSize(kvmFd);
+}
+
+export function kvmGetSupportedCpuid(kvmFd: number): CpuidEntry[] {
+  return loadNative().kvmGetSupportedCpuid(kvmFd);
+}
+
+/** A new KVM VM on kvmFd (see KvmVm). */
+export function createKvmVm(kvmFd: number): KvmVm {
+  return new (loadNative().KvmVm)(kvmFd);
 }

@@ -14,6 +14,8 @@ void InitEventFd(Napi::Env env, Napi::Object exports);     // eventfd.cc
 void InitFdWatcher(Napi::Env env, Napi::Object exports);   // fd_watcher.cc
 void InitUnixSocket(Napi::Env env, Napi::Object exports);  // unix_socket.cc
 void InitFileOps(Napi::Env env, Napi::Object exports);     // file_ops.cc
+void InitKvmSystem(Napi::Env env, Napi::Object exports);   // kvm_system.cc
+void InitKvmVm(Napi::Env env, Napi::Object exports);       // kvm_vm.cc (with kvm_vcpu.cc)
 
 }  // namespace berth
 
@@ -23,6 +25,8 @@ static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   berth::InitFdWatcher(env, exports);
   berth::InitUnixSocket(env, exports);
   berth::InitFileOps(env, exports);
+  berth::InitKvmSystem(env, exports);
+  berth::InitKvmVm(env, exports);
   return exports;
 }
 

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "errors.h"
+#include "memory.h"
 
 namespace berth {
 
@@ -22,14 +23,22 @@ namespace {
 // memfd_create(2): the name is at most 249 bytes.
 constexpr size_t kMaxMemfdName = 249;
 
+// Marks MappedRegion objects, so PinMapping can tell them from other wrapped objects.
+constexpr napi_type_tag kMappedRegionTag = {0x6265727468726567ULL, 0x4d61707065645265ULL};
+
+}  // namespace
+
 struct Mapping {
   void* address;
   size_t length;
   bool writable;
   bool mapped;      // false once munmap has run
   bool finalized;   // the ArrayBuffer's finalizer has run
-  int owners;       // MappedRegion object and ArrayBuffer finalizer
+  int owners;       // MappedRegion object, ArrayBuffer finalizer, and each pin
+  int pins = 0;     // KVM memory slots using it: unmap() refuses while > 0
 };
+
+namespace {
 
 void Release(Mapping* mapping) {
   if (--mapping->owners == 0) delete mapping;
@@ -74,7 +83,10 @@ class MappedRegion : public Napi::ObjectWrap<MappedRegion> {
     }
     mapping_ = info[0].As<Napi::External<Mapping>>().Data();
     buffer_ = Napi::Persistent(info[1].As<Napi::ArrayBuffer>());
+    napi_type_tag_object(info.Env(), info.This(), &kMappedRegionTag);
   }
+
+  Mapping* mapping() const { return mapping_; }
 
   ~MappedRegion() override {
     // The buffer may outlive this object (JavaScript kept region.buffer): its finalizer unmaps.
@@ -98,6 +110,11 @@ class MappedRegion : public Napi::ObjectWrap<MappedRegion> {
 
   void DoUnmap(const Napi::CallbackInfo& info) {
     if (!mapping_->mapped) return;  // a second unmap() is harmless
+    if (mapping_->pins > 0) {
+      ThrowCoded(info.Env(), "unmap", "ERR_REGION_IN_USE",
+                 "the region is guest memory of a KVM VM: remove its memory slot (or destroy the "
+                 "VM) first");
+    }
     napi_status status = napi_detach_arraybuffer(info.Env(), buffer_.Value());
     if (status != napi_ok) {
       // Never munmap memory that JavaScript could still reach.
@@ -202,6 +219,28 @@ Napi::Value Mmap(const Napi::CallbackInfo& info) {
 }
 
 }  // namespace
+
+Mapping* PinMapping(Napi::Env env, Napi::Value value, const char* name) {
+  bool tagged = false;
+  if (value.IsObject()) napi_check_object_type_tag(env, value, &kMappedRegionTag, &tagged);
+  if (!tagged) ThrowTypeError(env, name, "a MappedRegion (from mmap())");
+  Mapping* mapping = MappedRegion::Unwrap(value.As<Napi::Object>())->mapping();
+  if (!mapping->mapped) {
+    ThrowCoded(env, name, "ERR_REGION_UNMAPPED", "the region was unmapped");
+  }
+  mapping->pins++;
+  mapping->owners++;
+  return mapping;
+}
+
+void UnpinMapping(Mapping* mapping) {
+  mapping->pins--;
+  Release(mapping);
+}
+
+void* MappingAddress(const Mapping* mapping) { return mapping->address; }
+
+size_t MappingLength(const Mapping* mapping) { return mapping->length; }
 
 void InitMemory(Napi::Env env, Napi::Object exports) {
   auto* constructor = new Napi::FunctionReference(Napi::Persistent(MappedRegion::Define(env)));

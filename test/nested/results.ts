@@ -1,0 +1,77 @@
+// What the L1 runner reports on L1's serial console, and how the host turns it into the harness's
+// last line. One line per fact, `NESTED-<KIND> <json>`, so kernel messages or a guest's own
+// output interleaved on the console cannot be mistaken for a result.
+
+/** One boot of the factory image inside L1, by one VMM. */
+export interface BootResult {
+  vmm: 'berth' | 'qemu-kvm';
+  run: number;
+  /** From starting the VMM process to the guest's BERTH-READY line on its serial console. */
+  readyMs: number;
+  /** From starting the VMM process to the first byte on the guest's serial console. */
+  firstOutputMs: number;
+  /** Bytes the guest printed on its serial console up to BERTH-READY. */
+  serialBytes: number;
+  /** The guest's own uptime in that line (seconds). */
+  guestUptime: number;
+}
+
+/** The berth side when it could not run at all (our VMM does not exist yet). */
+export interface Unavailable {
+  vmm: 'berth';
+  reason: string;
+}
+
+export type NestedLine =
+  | { kind: 'BOOT'; value: BootResult }
+  | { kind: 'UNAVAILABLE'; value: Unavailable }
+  | { kind: 'FAIL'; value: { what: string; message: string } }
+  | { kind: 'DONE'; value: { l1UptimeAtStart: number; l1UptimeAtEnd: number } };
+
+export function formatLine(line: NestedLine): string {
+  return `NESTED-${line.kind} ${JSON.stringify(line.value)}`;
+}
+
+const LINE = /^NESTED-(BOOT|UNAVAILABLE|FAIL|DONE) (\{.*\})\r?$/;
+
+/** Every result line in a stretch of serial output, in order; anything else is ignored. */
+export function parseLines(serial: string): NestedLine[] {
+  const lines: NestedLine[] = [];
+  for (const text of serial.split('\n')) {
+    const match = LINE.exec(text.trim());
+    if (!match) continue;
+    try {
+      lines.push({ kind: match[1], value: JSON.parse(match[2]!) } as NestedLine);
+    } catch {
+      // A line torn by interleaved console output: not a result.
+    }
+  }
+  return lines;
+}
+
+export function median(values: number[]): number {
+  if (values.length === 0) throw new Error('median of no values');
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+export interface Summary {
+  berth: { readyMs: number[] } | { unavailable: string };
+  qemu: { readyMs: number[] };
+}
+
+/**
+ * The harness's last line. With both sides measured it is the contract of issue 4:
+ * `nested: berth READY in <ms> ms; qemu-kvm READY in <ms> ms; ratio <berth/qemu>` (medians).
+ * While our VMM does not exist, the berth side says so instead of a figure.
+ */
+export function finalLine(summary: Summary): string {
+  const qemuMs = Math.round(median(summary.qemu.readyMs));
+  if ('unavailable' in summary.berth) {
+    return `nested: berth READY in n/a (${summary.berth.unavailable}); qemu-kvm READY in ${qemuMs} ms`;
+  }
+  const berthMs = Math.round(median(summary.berth.readyMs));
+  const ratio = median(summary.berth.readyMs) / median(summary.qemu.readyMs);
+  return `nested: berth READY in ${berthMs} ms; qemu-kvm READY in ${qemuMs} ms; ratio ${ratio.toFixed(2)}`;
+}
