@@ -1435,6 +1435,7 @@ static int engine_modules_done(pid_t pid)
 	if (pid != engine_modules_pid || pid == 0)
 		return 0;
 	engine_modules_pid = 0;
+	start_network();
 	dockerd.disabled = 0;
 	service_start(&dockerd);
 	return 1;
@@ -1646,7 +1647,11 @@ int main(void)
 	start_engine();
 	ensure_host_key();         /* 5 */
 	install_authorized_key();
-	start_network();           /* eth0 by DHCP, in the background */
+	/* eth0 by DHCP, in the background; with the engine, once its netfilter
+	 * modules are in (engine_modules_done): no packet crosses the hooks
+	 * while they are being set up. */
+	if (engine_modules_pid == 0)
+		start_network();
 	service_start(&listener);  /* 6 */
 	service_start(&shell);     /* 7 */
 	announce_ready();          /* 8 */
