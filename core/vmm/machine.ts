@@ -144,7 +144,7 @@ export class Machine {
       vm = createKvmVm(this.kvmFd);
       vm.setTssAddr(KVM_TSS_ADDRESS);
       vm.createIrqchip();
-      vm.createPit2();
+      vm.createPit2(true); // KVM_PIT_SPEAKER_DUMMY: port 0x61 (PIT gate 2) stays in KVM
       ram.mapInto(vm);
     } catch (error) {
       vm?.destroy();
@@ -335,11 +335,26 @@ export class Machine {
   }
 }
 
-/** The supported CPUID with this vCPU's APIC ID in leaves 1 and 0xb/0x1f. */
-function cpuidFor(supported: readonly CpuidEntry[], id: number): CpuidEntry[] {
+/** CPUID.1:ECX: the TSC-deadline LAPIC timer (KVM emulates it), and "running on a hypervisor". */
+export const CPUID_1_ECX_TSC_DEADLINE = 1 << 24;
+export const CPUID_1_ECX_HYPERVISOR = 1 << 31;
+
+/**
+ * The supported CPUID with this vCPU's APIC ID in leaves 1 and 0xb/0x1f. KVM_GET_SUPPORTED_CPUID
+ * leaves two bits of leaf 1 to the VMM, as QEMU and Firecracker set them: the hypervisor bit,
+ * without which Linux never reads KVM's leaves 0x40000000 (no kvmclock, so no TSC rate: it falls
+ * back to PIT calibration and marks the TSC unstable), and the TSC-deadline timer, the LAPIC
+ * timer that needs no calibration against a PIT (hardware-reduced ACPI gives Linux none).
+ */
+export function cpuidFor(supported: readonly CpuidEntry[], id: number): CpuidEntry[] {
   return supported.map((entry) => {
-    if (entry.function === 1)
-      return { ...entry, ebx: ((entry.ebx & 0x00ffffff) | (id << 24)) >>> 0 };
+    if (entry.function === 1) {
+      return {
+        ...entry,
+        ebx: ((entry.ebx & 0x00ffffff) | (id << 24)) >>> 0,
+        ecx: (entry.ecx | CPUID_1_ECX_TSC_DEADLINE | CPUID_1_ECX_HYPERVISOR) >>> 0,
+      };
+    }
     if (entry.function === 0xb || entry.function === 0x1f) return { ...entry, edx: id };
     return { ...entry };
   });

@@ -3,11 +3,16 @@
 // what the guest said before it failed.
 export const SERIAL_TAIL_BYTES = 16 * 1024;
 
+/** Chunks kept before they are joined into one (bounds the work per flush and the array). */
+const MAX_CHUNKS = 1024;
+
 export class SerialTail {
   private readonly sink: (bytes: Uint8Array) => void;
   private readonly limit: number;
   private pending: number[] = [];
-  private tail = new Uint8Array(0);
+  /** The flushed batches, oldest first, holding at least the last `limit` bytes. */
+  private chunks: Uint8Array[] = [];
+  private kept = 0;
   /** Bytes the guest has written, since creation. */
   total = 0;
 
@@ -20,17 +25,18 @@ export class SerialTail {
     this.pending.push(byte);
   }
 
-  /** Hands pending bytes to the sink (a throwing sink is not the guest's problem: ignored). */
+  /**
+   * Hands pending bytes to the sink (a throwing sink is not the guest's problem: ignored). This
+   * runs once per vCPU exit that printed, usually with one byte: it must not copy the tail.
+   */
   flush(): void {
     if (this.pending.length === 0) return;
     const bytes = Uint8Array.from(this.pending);
     this.pending = [];
     this.total += bytes.length;
-    const joined = new Uint8Array(Math.min(this.limit, this.tail.length + bytes.length));
-    const keep = joined.length - Math.min(bytes.length, joined.length);
-    joined.set(this.tail.subarray(this.tail.length - keep), 0);
-    joined.set(bytes.subarray(bytes.length - (joined.length - keep)), keep);
-    this.tail = joined;
+    this.chunks.push(bytes);
+    this.kept += bytes.length;
+    if (this.chunks.length > MAX_CHUNKS) this.compact();
     try {
       this.sink(bytes);
     } catch {
@@ -41,6 +47,15 @@ export class SerialTail {
   /** The last bytes as text (at most `limit`), pending ones included. */
   text(): string {
     this.flush();
-    return Buffer.from(this.tail).toString('latin1');
+    this.compact();
+    return Buffer.from(this.chunks[0] ?? new Uint8Array(0)).toString('latin1');
+  }
+
+  /** Joins the chunks into one holding the last `limit` bytes. */
+  private compact(): void {
+    const joined = Buffer.concat(this.chunks, this.kept);
+    const tail = new Uint8Array(joined.subarray(Math.max(0, joined.length - this.limit)));
+    this.chunks = tail.length > 0 ? [tail] : [];
+    this.kept = tail.length;
   }
 }

@@ -256,8 +256,35 @@ function pciHostBridgeAml(): Uint8Array {
   ]);
 }
 
-export function buildDsdt(options: { pciHostBridge?: boolean } = {}): Uint8Array {
+/** COM1, as the machine always has it (devices/uart-16550.ts: COM1_BASE, COM1_IRQ). */
+export const COM1_PORT = 0x3f8;
+export const COM1_ISA_IRQ = 4;
+
+/**
+ * \_SB.COM1 (PNP0501) with its ports and IRQ 4. Linux binds its 8250 driver to it and maps
+ * the IRQ through ACPI. Without it, under hardware-reduced ACPI (no legacy PIC, so no
+ * pre-assigned ISA IRQs) the legacy probe finds the port at "irq = 4" but that IRQ never
+ * reaches an IOAPIC pin: the kernel console (polled) works, and the first tty write that waits
+ * for the THRE interrupt (init's messages) blocks forever. Firecracker's DSDT has the same.
+ */
+function com1Aml(): Uint8Array {
+  const crs = concat([
+    ioPortDescriptor(COM1_PORT, 8),
+    Uint8Array.of(0x22, (1 << COM1_ISA_IRQ) & 0xff, (1 << COM1_ISA_IRQ) >> 8), // IRQNoFlags
+    Uint8Array.of(0x79, 0x00),
+  ]);
+  return amlScope('\\_SB_', [
+    amlDevice('COM1', [
+      amlNameOp('_HID', eisaId('PNP0501')),
+      amlNameOp('_UID', amlInteger(0)),
+      amlNameOp('_CRS', amlBuffer(crs)),
+    ]),
+  ]);
+}
+
+export function buildDsdt(options: { pciHostBridge?: boolean; com1?: boolean } = {}): Uint8Array {
   const terms = [amlNameOp('_S5_', amlPackage([amlInteger(S5_SLP_TYP), amlInteger(S5_SLP_TYP)]))];
+  if (options.com1 ?? true) terms.push(com1Aml());
   if (options.pciHostBridge ?? true) terms.push(pciHostBridgeAml());
   return sdt('DSDT', 2, concat(terms)); // revision 2: 64-bit AML integers
 }

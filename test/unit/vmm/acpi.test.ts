@@ -103,12 +103,17 @@ describe('ACPI tables', () => {
     assert.deepEqual([...m.bytes.subarray(64, 74)], [2, 10, 0, 0, 2, 0, 0, 0, 0, 0]);
   });
 
-  test('DSDT holds \\_S5 and the PCI host bridge', () => {
+  test('DSDT holds \\_S5, COM1 and the PCI host bridge', () => {
     const d = tableAt(all, all.tables.DSDT!);
     const text = new TextDecoder('latin1').decode(d.bytes);
     assert.ok(text.includes('_S5_'));
     assert.ok(text.includes('PCI0') && text.includes('_CRS'));
-    const bare = buildDsdt({ pciHostBridge: false });
+    // COM1: PNP0501 with IO(Decode16, 0x3f8, 0x3f8, 1, 8) and IRQNoFlags() {4}.
+    const hex = Buffer.from(d.bytes).toString('hex');
+    assert.ok(text.includes('COM1'));
+    assert.ok(hex.includes(Buffer.from(eisaId('PNP0501')).toString('hex')));
+    assert.ok(hex.includes('4701f803f8030108' + '221000' + '7900'), 'COM1 _CRS');
+    const bare = buildDsdt({ pciHostBridge: false, com1: false });
     assert.equal(bare.length, 36 + 12, 'Name(_S5_, Package(2){5, 5})');
     assert.ok(!all.tables.MCFG || buildAcpiTables({ vcpus: 1 }).tables.MCFG === undefined);
   });

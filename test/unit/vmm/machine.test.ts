@@ -110,3 +110,46 @@ test('destroy() leaves no fd, thread or mapping behind', options, async () => {
   machine.destroy();
   assert.deepEqual(counts(), before);
 });
+
+const PLATFORM_GUEST = `${GUEST_C_PRELUDE}
+static void cpuid(u32 leaf, u32 *a, u32 *b, u32 *c, u32 *d) {
+  __asm__ volatile("cpuid" : "=a"(*a), "=b"(*b), "=c"(*c), "=d"(*d) : "a"(leaf), "c"(0));
+}
+void main(void) {
+  u32 a, b, c, d;
+  cpuid(1, &a, &b, &c, &d);
+  puts("hypervisor "); puthex((c >> 31) & 1, 1); puts(" tsc-deadline "); puthex((c >> 24) & 1, 1);
+  cpuid(0x40000000, &a, &b, &c, &d);
+  puts(" signature "); puthex(b, 8); puthex(c, 8); puthex(d, 8); puts("\\n");
+  outb(0x61, 1); /* PIT channel 2 gate on */
+  puts("port61 "); puthex(inb(0x61) & 1, 1); puts("\\n");
+}
+`;
+
+test(
+  'the guest sees a hypervisor (KVM leaves, TSC deadline) and KVM keeps port 0x61',
+  options,
+  async () => {
+    const logs: string[] = [];
+    const machine = runProgram({
+      code: buildGuestProgram(PLATFORM_GUEST),
+      mode: 'long',
+      log: (line) => logs.push(line),
+    });
+    try {
+      const stop = await finish(machine);
+      assert.equal(stop.reason, 'poweroff', stop.message);
+      const kvm = Buffer.from('KVMKVMKVM\0\0\0').reduce(
+        (hex, _, i, all) => (i % 4 ? hex : hex + all.readUInt32LE(i).toString(16).padStart(8, '0')),
+        '',
+      );
+      assert.equal(stop.serialTail, `hypervisor 1 tsc-deadline 1 signature ${kvm}\nport61 1\n`);
+      assert.deepEqual(
+        logs.filter((line) => /unclaimed/.test(line)),
+        [],
+      );
+    } finally {
+      machine.destroy();
+    }
+  },
+);
