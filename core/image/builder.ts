@@ -24,7 +24,8 @@ import {
 } from './manifest.ts';
 import { type ImageSpec, ImageSpecError } from './spec.ts';
 import { stageSystemTree, writeSquashfs } from './system-image.ts';
-import { lookup, readInTree, resolveFile } from './unpacked-tree.ts';
+import { LibraryIndex } from './library-index.ts';
+import { lookup, readInTree } from './unpacked-tree.ts';
 
 export interface BuildOptions {
   spec: ImageSpec;
@@ -39,7 +40,6 @@ export interface BuildOptions {
 }
 
 const LIB_DIR = '/lib/x86_64-linux-gnu';
-const LIB_SEARCH = ['lib/x86_64-linux-gnu', 'usr/lib/x86_64-linux-gnu'];
 
 /** The initrd's skeleton: mount points init expects, and a console for the kernel's first open. */
 function addSkeleton(archive: CpioArchive): void {
@@ -81,27 +81,6 @@ function kernelPackage(
     'kernel.package',
     `"${name}" does not lead to a package with /boot/vmlinuz-*`,
   );
-}
-
-class LibraryIndex {
-  private readonly bySoname = new Map<string, { pkg: DebianPackage; path: string; mode: number }>();
-
-  constructor(packages: DebianPackage[]) {
-    for (const pkg of packages) {
-      for (const dir of LIB_SEARCH) {
-        if (!existsSync(join(pkg.root, dir))) continue;
-        for (const name of readdirSync(join(pkg.root, dir)).sort()) {
-          if (!/\.so(\.\d+)*$/.test(name) || this.bySoname.has(name)) continue;
-          const file = resolveFile(pkg.root, `/${dir}/${name}`);
-          if (file) this.bySoname.set(name, { pkg, ...file });
-        }
-      }
-    }
-  }
-
-  find(soname: string) {
-    return this.bySoname.get(soname);
-  }
 }
 
 /** Adds the shared libraries (and loader) the ELF files need, transitively. */

@@ -18,13 +18,13 @@ import {
   rmSync,
   symlinkSync,
 } from 'node:fs';
-import { dirname, join, posix } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { DebianPackage, DebianPackageCache } from './debian.ts';
 import { elfNeeds, isElf } from './elf.ts';
+import { LibraryIndex } from './library-index.ts';
 import { ImageSpecError, type SystemSpec } from './spec.ts';
 
 const LIB_DIR = '/usr/lib/x86_64-linux-gnu';
-const LIB_SEARCH = ['lib/x86_64-linux-gnu', 'usr/lib/x86_64-linux-gnu'];
 
 /** A file from a package's /etc, for the initrd. */
 export interface EtcEntry {
@@ -114,25 +114,6 @@ function readHead(path: string): Buffer {
   return readFileSync(path).subarray(0, 4);
 }
 
-function libraryFinder(packages: DebianPackage[]) {
-  const bySoname = new Map<string, { pkg: DebianPackage; path: string }>();
-  for (const pkg of packages) {
-    for (const dir of LIB_SEARCH) {
-      let names: string[];
-      try {
-        names = readdirSync(join(pkg.root, dir)).sort();
-      } catch {
-        continue;
-      }
-      for (const name of names) {
-        if (/\.so(\.\d+)*$/.test(name) && !bySoname.has(name))
-          bySoname.set(name, { pkg, path: join(pkg.root, dir, name) });
-      }
-    }
-  }
-  return (soname: string) => bySoname.get(soname);
-}
-
 /**
  * Stages the system tree. `inInitrd(soname)` says whether the initrd already has a library (the
  * loader finds it there first, so it is not duplicated).
@@ -177,15 +158,15 @@ export function stageSystemTree(
 
   // Shared libraries, transitively, as the initrd's builder does.
   const libraryPackages = spec.libraries.map((name, i) => debs.get(name, `system.libraries[${i}]`));
-  const find = libraryFinder(libraryPackages);
+  const libraries = new LibraryIndex(libraryPackages);
   const used = new Set<string>();
   const queue = [...stage.elfFiles];
   while (queue.length > 0) {
     const { label, path } = queue.shift()!;
     for (const soname of elfNeeds(path).needed) {
       const target = `${LIB_DIR}/${soname}`;
-      if (inInitrd(soname) || stage.has(target) || lookupStaged(stageRoot, soname)) continue;
-      const lib = find(soname);
+      if (inInitrd(soname) || stage.has(target)) continue;
+      const lib = libraries.find(soname);
       if (!lib) {
         throw new ImageSpecError(
           'system.libraries',
@@ -194,8 +175,7 @@ export function stageSystemTree(
         );
       }
       used.add(lib.pkg.name);
-      const real = resolveInPackage(lib.pkg.root, lib.path);
-      stage.add(target, real, lib.pkg.name, 'system.libraries');
+      stage.add(target, join(lib.pkg.root, lib.path), lib.pkg.name, 'system.libraries');
       queue.push({ label: soname, path: join(stageRoot, target) });
     }
   }
@@ -208,30 +188,6 @@ export function stageSystemTree(
     }
   });
   return { root: stageRoot, etc, packages: [...packages, ...libraryPackages], files: stage.files };
-}
-
-/** A library a staged package already ships (in either multiarch directory, merged). */
-function lookupStaged(stageRoot: string, soname: string): boolean {
-  try {
-    lstatSync(join(stageRoot, LIB_DIR, soname));
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Follows symlinks inside one unpacked package to the real file. */
-function resolveInPackage(root: string, hostPath: string): string {
-  let current = hostPath;
-  for (let hops = 0; hops < 40; hops++) {
-    const stat = lstatSync(current);
-    if (!stat.isSymbolicLink()) return current;
-    const target = readlinkSync(current);
-    current = target.startsWith('/')
-      ? join(root, posix.normalize(target))
-      : join(dirname(current), target);
-  }
-  throw new Error(`image: too many symlinks at ${hostPath}`);
 }
 
 /**
