@@ -7,14 +7,11 @@ import { join } from 'node:path';
 import { dataPaths, projectRoot } from '../../core/paths.ts';
 import { readOwner } from '../../core/supervisor/data-dir-lock.ts';
 import { readTail } from '../../core/supervisor/log-tail.ts';
+import { collectWithDeadline, type CommandRun } from './run-with-deadline.ts';
 
 export const BERTH_BIN = join(projectRoot, 'bin/berth');
 
-export interface BerthRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+export type BerthRun = CommandRun;
 
 export class BerthHome {
   readonly home = mkdtempSync(join(tmpdir(), 'berth-e2e-'));
@@ -32,30 +29,11 @@ export class BerthHome {
   /** Runs `berth ARGS`; rejects (with the serial tail) if it is not done within the deadline. */
   run(args: string[], options: { input?: string; deadlineMs?: number } = {}): Promise<BerthRun> {
     const { input, deadlineMs = 120_000 } = options;
-    const child = this.spawn(args);
-    const stdout: Buffer[] = [];
-    const stderr: Buffer[] = [];
-    child.stdout.on('data', (d: Buffer) => stdout.push(d));
-    child.stderr.on('data', (d: Buffer) => stderr.push(d));
-    child.stdin.end(input ?? '');
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        reject(
-          new Error(
-            `berth ${args.join(' ')} did not finish within ${deadlineMs / 1000} s\n` +
-              `stdout: ${Buffer.concat(stdout)}\nstderr: ${Buffer.concat(stderr)}\n${this.serialTail()}`,
-          ),
-        );
-      }, deadlineMs);
-      child.once('exit', (code) => {
-        clearTimeout(timer);
-        resolve({
-          code,
-          stdout: Buffer.concat(stdout).toString(),
-          stderr: Buffer.concat(stderr).toString(),
-        });
-      });
+    return collectWithDeadline(this.spawn(args), {
+      label: `berth ${args.join(' ')}`,
+      deadlineMs,
+      input,
+      context: () => this.serialTail(),
     });
   }
 

@@ -5,12 +5,9 @@ import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, symlinkSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildPaths } from '../../core/paths.ts';
+import { collectWithDeadline, type CommandRun } from './run-with-deadline.ts';
 
-export interface DockerRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+export type DockerRun = CommandRun;
 
 export class DockerCli {
   /** A private DOCKER_CONFIG, so the user's own contexts are never touched by a test. */
@@ -37,34 +34,10 @@ export class DockerCli {
       cwd: options.cwd,
       stdio: 'pipe',
     });
-    const stdout: Buffer[] = [];
-    const stderr: Buffer[] = [];
-    child.stdout.on('data', (d: Buffer) => stdout.push(d));
-    child.stderr.on('data', (d: Buffer) => stderr.push(d));
-    child.stdin.on('error', () => {}); // a command that does not read its input
-    child.stdin.end(options.input ?? '');
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        reject(
-          new Error(
-            `docker ${args.join(' ')} did not finish within ${deadlineMs / 1000} s\n` +
-              `stdout: ${Buffer.concat(stdout)}\nstderr: ${Buffer.concat(stderr)}`,
-          ),
-        );
-      }, deadlineMs);
-      child.once('error', (error) => {
-        clearTimeout(timer);
-        reject(error);
-      });
-      child.once('exit', (code) => {
-        clearTimeout(timer);
-        resolve({
-          code,
-          stdout: Buffer.concat(stdout).toString(),
-          stderr: Buffer.concat(stderr).toString(),
-        });
-      });
+    return collectWithDeadline(child, {
+      label: `docker ${args.join(' ')}`,
+      deadlineMs,
+      input: options.input,
     });
   }
 
