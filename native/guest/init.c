@@ -1036,6 +1036,31 @@ static void setup_engine(void)
 	configure_engine();
 }
 
+/* A daemon in its own session, stdin from /dev/null, output to `log` (a
+ * file on /var, or /dev/null). */
+static pid_t spawn_daemon(char *const argv[], char *const envp[], const char *log)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		setsid();
+		int in = open("/dev/null", O_RDONLY);
+		int out = open(log, O_WRONLY | O_CREAT | O_APPEND, 0640);
+		if (in >= 0)
+			dup2(in, STDIN_FILENO);
+		if (out >= 0) {
+			dup2(out, STDOUT_FILENO);
+			dup2(out, STDERR_FILENO);
+		}
+		exec_child(argv, envp);
+	}
+	if (pid < 0) {
+		say("cannot fork for %s: %s", argv[0], strerror(errno));
+		return -1;
+	}
+	return pid;
+}
+
 /* ---- network: eth0 by DHCP, in the background ------------------------ */
 
 #define NET_IFACE "eth0"
@@ -1052,8 +1077,6 @@ static char *const udhcpc_argv[] = {
  * not waited for, so BERTH-READY never waits for DHCP. */
 static void start_network(void)
 {
-	pid_t pid;
-
 	if (access("/sys/class/net/" NET_IFACE, F_OK) != 0)
 		return;
 	if (access(udhcpc_argv[0], X_OK) != 0) {
@@ -1061,22 +1084,7 @@ static void start_network(void)
 		    udhcpc_argv[0], strerror(errno));
 		return;
 	}
-	pid = fork();
-	if (pid == 0) {
-		int fd = open("/dev/null", O_RDWR);
-
-		setsid(); /* its own session: no console signals */
-		if (fd >= 0) {
-			dup2(fd, STDIN_FILENO);
-			dup2(fd, STDOUT_FILENO);
-			dup2(fd, STDERR_FILENO); /* its progress chatter */
-			if (fd > STDERR_FILENO)
-				close(fd);
-		}
-		exec_child(udhcpc_argv, base_env);
-	}
-	if (pid < 0)
-		say("cannot start udhcpc for %s: fork: %s", NET_IFACE, strerror(errno));
+	spawn_daemon(udhcpc_argv, base_env, "/dev/null"); /* its chatter is dropped */
 }
 
 /* ---- steps 6, 7, 9: supervised services ----------------------------- */
@@ -1222,30 +1230,6 @@ static void attach_serial_console(void)
 		close(fd);
 	if (chdir("/root") < 0 && chdir("/") < 0)
 		say("serial shell: chdir: %s", strerror(errno));
-}
-
-/* A daemon in its own session, stdin from /dev/null, output to a log on /var. */
-static pid_t spawn_daemon(char *const argv[], char *const envp[], const char *log)
-{
-	pid_t pid = fork();
-
-	if (pid == 0) {
-		setsid();
-		int in = open("/dev/null", O_RDONLY);
-		int out = open(log, O_WRONLY | O_CREAT | O_APPEND, 0640);
-		if (in >= 0)
-			dup2(in, STDIN_FILENO);
-		if (out >= 0) {
-			dup2(out, STDOUT_FILENO);
-			dup2(out, STDERR_FILENO);
-		}
-		exec_child(argv, envp);
-	}
-	if (pid < 0) {
-		say("cannot fork for %s: %s", argv[0], strerror(errno));
-		return -1;
-	}
-	return pid;
 }
 
 static pid_t start_containerd(void)
