@@ -299,6 +299,27 @@ export interface KvmVm {
   /** > 0 delivered, 0 blocked by the guest. */
   signalMsi(msi: KvmMsi): number;
   irqLine(irq: number, level: boolean): void;
+  /**
+   * The vCPU threads' own port handling (native/kvm/src/fast_io.h), for registers polled
+   * thousands of times: 1-byte reads of `port` return `value` without an exit (null: exit again).
+   */
+  answerPortReads(port: number, value: number | null): void;
+  /**
+   * Writes to `port` are queued for onPostedWrites's callback instead of stopping the vCPU. With
+   * `readbackMask` the port is a latch: a posted byte, masked, also answers its 1-byte reads.
+   */
+  postPortWrites(port: number, on: boolean, readbackMask?: number): void;
+  /**
+   * Where posted writes go, in order, on the event loop: `bytes` holds bytes.length / size writes.
+   * Every exit delivered to onExit drains the queue first.
+   */
+  onPostedWrites(callback: (port: number, size: number, bytes: Uint8Array) => void): void;
+  /** Bus 0 device's configuration space, read by the vCPU threads while the window is on. */
+  sharePciConfig(device: number, bytes: Uint8Array | null): void;
+  /** 0xCF8 writes latched (and posted), 0xCFC-0xCFF reads answered from the shared spaces. */
+  enablePciConfigWindow(on: boolean): void;
+  /** Accesses finished on the vCPU threads since creation. */
+  fastIoCounts(): { answeredReads: number; postedWrites: number };
   /** onExit runs on the event loop for each exit; call vcpu.complete() to go on. */
   createVcpu(id: number, onExit: (this: KvmVcpu, exit: KvmExit) => void): KvmVcpu;
   destroy(): void;

@@ -37,9 +37,18 @@ import { type Bus, createMmioBus, createPioBus } from './devices/bus.ts';
 import { CmosRtc } from './devices/cmos-rtc.ts';
 import { I8042 } from './devices/i8042.ts';
 import { PCI_INTERRUPT_LINE } from './devices/pci/config-space.ts';
-import { ECAM_BUS_SIZE, PciHostBridge } from './devices/pci/host-bridge.ts';
+import { ECAM_BUS_SIZE, PCI_MAX_DEVICES, PciHostBridge } from './devices/pci/host-bridge.ts';
 import { VirtioPciDevice } from './devices/pci/virtio-pci.ts';
-import { COM1_BASE, COM1_IRQ, UART_PORT_COUNT, Uart16550 } from './devices/uart-16550.ts';
+import {
+  COM1_BASE,
+  COM1_IRQ,
+  UART_IER,
+  UART_IER_MASK,
+  UART_LSR,
+  UART_PORT_COUNT,
+  Uart16550,
+  type UartFastPath,
+} from './devices/uart-16550.ts';
 import { handleExit, type StopReason } from './exits.ts';
 import { InterruptController } from './interrupts.ts';
 import { MachineRam } from './machine-ram.ts';
@@ -64,6 +73,14 @@ export interface MachineOptions {
   log?: (line: string) => void;
   /** Default /dev/kvm. */
   kvmPath?: string;
+  /** Count the exits handled in JavaScript by kind and register (Machine.exitProfile). */
+  profileExits?: boolean;
+  /**
+   * Let the vCPU threads finish the hot port accesses themselves (the UART's LSR and THR, PCI
+   * configuration reads; native/kvm/src/fast_io.h). Default true; false sends every access to
+   * JavaScript (for comparison).
+   */
+  fastIo?: boolean;
 }
 
 /** The register state a vCPU starts from. */
@@ -115,6 +132,8 @@ export class Machine {
   readonly stopped: Promise<MachineStop>;
   /** Exits handled in JavaScript, for tests and stats. */
   exitCount = 0;
+  /** With `profileExits`: exits handled in JavaScript per "kind register" key. */
+  readonly exitProfile: Map<string, number> | null;
 
   private readonly kvmFd: number;
   private readonly serialTail: SerialTail;
@@ -135,6 +154,7 @@ export class Machine {
     this.log = options.log ?? (() => {});
     this.serialTail = new SerialTail(options.serial);
     this.stopped = new Promise((resolve) => (this.resolveStopped = resolve));
+    this.exitProfile = options.profileExits ? new Map() : null;
 
     this.kvmFd = kvmOpen(options.kvmPath);
     let vm: KvmVm | null = null;
@@ -159,9 +179,30 @@ export class Machine {
 
     this.pio = createPioBus({ log: this.log });
     this.mmio = createMmioBus({ log: this.log });
+    const fastIo = options.fastIo ?? true;
+    if (fastIo) {
+      vm.onPostedWrites((port, size, bytes) => {
+        for (let at = 0; at + size <= bytes.length; at += size) {
+          this.pio.write(port, bytes.subarray(at, at + size));
+        }
+        this.serialTail.flush();
+      });
+    }
     this.uart = new Uart16550({
       transmit: (byte) => this.serialTail.push(byte),
       irq: (level) => this.interrupts.setLevel(COM1_IRQ, level),
+      ...(fastIo
+        ? {
+            fastPath: {
+              lsr: (value) => vm.answerPortReads(COM1_BASE + UART_LSR, value),
+              thr: (posted) => vm.postPortWrites(COM1_BASE, posted),
+              ier: (value) => {
+                vm.answerPortReads(COM1_BASE + UART_IER, value);
+                vm.postPortWrites(COM1_BASE + UART_IER, value !== null, UART_IER_MASK);
+              },
+            } satisfies UartFastPath,
+          }
+        : {}),
     });
     this.pio.register(COM1_BASE, UART_PORT_COUNT, this.uart, 'com1');
     new I8042({ reset: () => this.stop('reset', 'the guest reset the machine (i8042)') }).attach(
@@ -178,6 +219,13 @@ export class Machine {
     this.pci.attach(this.pio);
     this.mmio.register(PCI_ECAM_START, ECAM_BUS_SIZE, this.pci.ecam, 'pci ecam');
     this.virtio = (options.devices ?? []).map((device) => this.addVirtio(device));
+    if (fastIo) {
+      for (let device = 0; device < PCI_MAX_DEVICES; device++) {
+        const config = this.pci.configOf(device);
+        if (config) vm.sharePciConfig(device, config.bytes);
+      }
+      vm.enablePciConfigWindow(true);
+    }
 
     const cpuid = kvmGetSupportedCpuid(this.kvmFd);
     const vcpus: KvmVcpu[] = [];
@@ -242,6 +290,10 @@ export class Machine {
   private onExit(vcpu: KvmVcpu, exit: KvmExit): void {
     if (this.stopState) return; // leave it waiting: the run is over
     this.exitCount++;
+    if (this.exitProfile) {
+      const key = profileKey(exit, this.mmio);
+      this.exitProfile.set(key, (this.exitProfile.get(key) ?? 0) + 1);
+    }
     const outcome = handleExit(exit, this, vcpu.id);
     this.serialTail.flush();
     if (outcome.kind === 'stop') {
@@ -358,6 +410,27 @@ export function cpuidFor(supported: readonly CpuidEntry[], id: number): CpuidEnt
     if (entry.function === 0xb || entry.function === 0x1f) return { ...entry, edx: id };
     return { ...entry };
   });
+}
+
+/** "io out com1+0", "mmio read pci ecam": which register an exit touched, for the profile. */
+function profileKey(exit: KvmExit, mmio: Bus): string {
+  if (exit.reason === 'io') return `io ${exit.direction} 0x${exit.port.toString(16)}`;
+  if (exit.reason === 'mmio') {
+    const range = mmio.rangeList.find(
+      (r) => exit.address >= r.base && exit.address < r.base + r.length,
+    );
+    return `mmio ${exit.direction} ${range ? range.name : `0x${exit.address.toString(16)}`}`;
+  }
+  return exit.reason;
+}
+
+/** The profile's busiest keys, "key count, ..." */
+export function formatExitProfile(profile: Map<string, number>, top = 12): string {
+  return [...profile]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, top)
+    .map(([key, count]) => `${key} ${count}`)
+    .join(', ');
 }
 
 function lastLines(text: string, count: number): string {

@@ -8,6 +8,7 @@
         'src/addon.cc',
         'src/errors.cc',
         'src/eventfd.cc',
+        'src/fast_io.cc',
         'src/fd_watcher.cc',
         'src/file_ops.cc',
         'src/kvm_state.cc',

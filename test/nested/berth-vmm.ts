@@ -17,7 +17,12 @@ import { SYSTEM_DISK_SERIAL } from '../../core/backends/qemu/qemu-backend.ts';
 import { VirtioBlkDevice } from '../../core/devices/blk/index.ts';
 import { VsockDevice } from '../../core/devices/vsock/index.ts';
 import type { VirtioDevice } from '../../core/devices/virtio-device.ts';
-import { bootLinux, type Machine, type MachineStop } from '../../core/vmm/machine.ts';
+import {
+  bootLinux,
+  formatExitProfile,
+  type Machine,
+  type MachineStop,
+} from '../../core/vmm/machine.ts';
 import {
   L2_POWEROFF_DEADLINE_MS,
   L2_READY_DEADLINE_MS,
@@ -131,6 +136,7 @@ export const berthKvm: NestedVmm = {
         vcpus: run.cpus,
         devices,
         log,
+        profileExits: true,
         serial: (bytes) => {
           if (serialBytes === 0) firstOutputMs = performance.now() - startedAt;
           serialBytes += bytes.length;
@@ -158,6 +164,8 @@ export const berthKvm: NestedVmm = {
         firstOutputMs,
         serialBytes: bytesAtReady,
         guestUptime: Number(ready.match![1]),
+        exits: machine.exitCount,
+        exitProfile: `${formatExitProfile(machine.exitProfile!)}; finished in the vCPU threads: ${JSON.stringify(machine.vm.fastIoCounts())}`,
       };
     } catch (error) {
       if (error instanceof VmError) throw error;

@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { berthVmm } from './berth-vmm.ts';
 import type { L2Image, NestedVmm } from './l2-vmm.ts';
 import { qemuKvm } from './peer-qemu-kvm.ts';
-import { formatLine, type NestedLine } from './results.ts';
+import { formatLine, type NestedLine, slowestSteps } from './results.ts';
 
 const DATA_DISK_BYTES = 1 << 30;
 
@@ -71,6 +71,9 @@ async function main(): Promise<number> {
       try {
         const boot = await vmm.boot({ image, dataDisk, serialLog, run, cpus: 2, memoryMiB: 1024 });
         say({ kind: 'BOOT', value: { vmm: vmm.name, run, ...boot } });
+        for (const step of slowestSteps(readFileSync(serialLog, 'latin1'))) {
+          console.log(`nested-l1: ${vmm.name} run ${run} slow step: ${step}`);
+        }
       } catch (error) {
         say({
           kind: 'FAIL',

@@ -34,6 +34,9 @@ export interface L2Boot {
   serialBytes: number;
   /** The uptime the guest printed in its BERTH-READY line (seconds). */
   guestUptime: number;
+  /** Our VMM: the exits it handled in JavaScript up to the poweroff, and the busiest ones. */
+  exits?: number;
+  exitProfile?: string;
 }
 
 export interface NestedVmm {

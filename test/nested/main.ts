@@ -115,6 +115,9 @@ async function main(): Promise<number> {
       console.log(
         `nested: ${b.vmm} run ${b.run}: BERTH-READY in ${Math.round(b.readyMs)} ms (first serial output after ${Math.round(b.firstOutputMs)} ms, ${b.serialBytes} bytes of serial output, guest uptime ${b.guestUptime} s)`,
       );
+      if (b.exits !== undefined) {
+        console.log(`nested: ${b.vmm} run ${b.run}: ${b.exits} exits in JS: ${b.exitProfile}`);
+      }
     }
     const summary: Summary = {
       berth: unavailable

@@ -14,6 +14,9 @@ export interface BootResult {
   serialBytes: number;
   /** The guest's own uptime in that line (seconds). */
   guestUptime: number;
+  /** Our VMM: the exits it handled in JavaScript, and the busiest ones. */
+  exits?: number;
+  exitProfile?: string;
 }
 
 /** The berth side when it could not run at all (our VMM does not exist yet). */
@@ -74,4 +77,22 @@ export function finalLine(summary: Summary): string {
   const berthMs = Math.round(median(summary.berth.readyMs));
   const ratio = median(summary.berth.readyMs) / median(summary.qemu.readyMs);
   return `nested: berth READY in ${berthMs} ms; qemu-kvm READY in ${qemuMs} ms; ratio ${ratio.toFixed(2)}`;
+}
+
+/**
+ * Where a boot's time went, from the kernel's own timestamps on the serial console: the largest
+ * gaps between consecutive "[ seconds]" lines, each as "<gap> s before <line>" (for comparing our
+ * VMM's boot with the peer's step by step).
+ */
+export function slowestSteps(serial: string, count = 6): string[] {
+  const stamped: { at: number; text: string }[] = [];
+  for (const line of serial.split('\n')) {
+    const match = /^\[\s*(\d+\.\d+)\]\s?(.*)$/.exec(line.trim());
+    if (match) stamped.push({ at: Number(match[1]), text: match[2]!.slice(0, 80) });
+  }
+  const gaps = stamped.slice(1).map((line, i) => ({ gap: line.at - stamped[i]!.at, line }));
+  return gaps
+    .sort((a, b) => b.gap - a.gap)
+    .slice(0, count)
+    .map(({ gap, line }) => `${gap.toFixed(3)} s before [${line.at.toFixed(3)}] ${line.text}`);
 }

@@ -6,7 +6,7 @@
 // first exit that is not I/O or MMIO (HLT, shutdown, an error...) ends the run: finished
 // resolves with it and the vCPU is left waiting. /dev/kvm here may be PVM (an instruction
 // emulator, ~375 ns per instruction): keep programs short and put deadlines on tests.
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import {
   close,
   createKvmVm,
@@ -115,4 +115,17 @@ export function withDeadline<T>(promise: Promise<T>, ms: number, what: () => str
     timer = setTimeout(() => reject(new Error(`deadline of ${ms} ms passed: ${what()}`)), ms);
   });
   return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * What a VM may leave behind in this process: open fds, threads, and mappings whose line in
+ * /proc/self/maps contains `mappingMark` (guest RAM is "berth-guest-ram"; KVM's own are "kvm").
+ */
+export function processResources(mappingMark: string) {
+  const maps = readFileSync('/proc/self/maps', 'utf8');
+  return {
+    fds: readdirSync('/proc/self/fd').length,
+    threads: readdirSync('/proc/self/task').length,
+    mappings: maps.split('\n').filter((line) => line.includes(mappingMark)).length,
+  };
 }

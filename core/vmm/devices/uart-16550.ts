@@ -17,6 +17,9 @@ const IIR_FCR = 2;
 const LCR = 3;
 const MCR = 4;
 const LSR = 5;
+/** Register offsets from the base port, for the fast path. */
+export const UART_LSR = LSR;
+export const UART_IER = 1;
 const MSR = 6;
 const SCR = 7;
 
@@ -61,6 +64,25 @@ const TRIGGER_LEVELS = [1, 4, 8, 14] as const;
 /** Host input kept while the guest is not reading (a pasted block, a slow boot). */
 export const DEFAULT_INPUT_BUFFER = 64 * 1024;
 
+/**
+ * What the VMM's vCPU threads may finish without the model (Machine wires it to the addon's
+ * answerPortReads and postPortWrites). Each is called at once and then only when it changes.
+ */
+export interface UartFastPath {
+  /** LSR's value while reading it changes nothing, else null. The console polls it per byte. */
+  lsr(value: number | null): void;
+  /** Whether THR writes may be queued for later (they only transmit). */
+  thr(posted: boolean): void;
+  /**
+   * IER as a latch starting at `value` (reads answered, writes queued and read back through
+   * UART_IER_MASK), or null. The console saves, clears and restores IER around every message.
+   */
+  ier(value: number | null): void;
+}
+
+/** The IER bits a 16550 keeps. */
+export const UART_IER_MASK = 0x0f;
+
 export interface Uart16550Options {
   /** Each byte the guest transmits (outside loopback mode). */
   transmit: (byte: number) => void;
@@ -68,6 +90,8 @@ export interface Uart16550Options {
   irq?: (level: boolean) => void;
   /** Host input bytes kept before more are dropped (default 64 KiB). */
   inputBufferSize?: number;
+  /** Told what may be finished without the model, at once and whenever it changes. */
+  fastPath?: UartFastPath;
 }
 
 export class Uart16550 implements BusDevice {
@@ -92,6 +116,11 @@ export class Uart16550 implements BusDevice {
   private inputEnd = 0;
   private readonly transmitByte: (byte: number) => void;
   private readonly irq: (level: boolean) => void;
+  private readonly fastPath: UartFastPath | null;
+  /** What the fast path was last told (undefined: nothing yet). */
+  private publishedLsr: number | null | undefined;
+  private publishedThr: boolean | undefined;
+  private ierLatched: boolean | undefined;
 
   /** Host input bytes dropped because the buffer was full. */
   droppedInput = 0;
@@ -100,6 +129,8 @@ export class Uart16550 implements BusDevice {
     this.transmitByte = options.transmit;
     this.irq = options.irq ?? (() => {});
     this.input = new Uint8Array(options.inputBufferSize ?? DEFAULT_INPUT_BUFFER);
+    this.fastPath = options.fastPath ?? null;
+    this.publishFastPath();
   }
 
   /** The divisor latch (115200 / divisor = baud). */
@@ -185,7 +216,7 @@ export class Uart16550 implements BusDevice {
         }
         // Enabling ETBEI while THR is empty (always, here) raises the THRE interrupt.
         if ((value & IER_THRI) !== 0 && (this.ier & IER_THRI) === 0) this.thrInterrupt = true;
-        this.ier = value & 0x0f;
+        this.ier = value & UART_IER_MASK;
         return;
       case IIR_FCR:
         this.writeFcr(value);
@@ -306,6 +337,31 @@ export class Uart16550 implements BusDevice {
     if (level !== this.irqLevel) {
       this.irqLevel = level;
       this.irq(level);
+    }
+    this.publishFastPath();
+  }
+
+  /**
+   * LSR can be answered while reading it clears nothing (no overrun) and no loopback feeds the
+   * receiver; THR writes can wait while they only transmit (no divisor latch, no loopback). A
+   * queued THR write still raises THRE when the model takes it, as a real UART's would once the
+   * byte is on the wire. IER is a latch whenever the divisor latch does not hide it; enabling
+   * ETBEI by a queued write raises THRE when the model takes the write.
+   */
+  private publishFastPath(): void {
+    const fast = this.fastPath;
+    if (!fast) return;
+    const loopback = (this.mcr & MCR_LOOP) !== 0;
+    const dlab = (this.lcr & LCR_DLAB) !== 0;
+    const lsr = this.overrun || loopback ? null : this.lsr();
+    if (lsr !== this.publishedLsr) fast.lsr((this.publishedLsr = lsr));
+    const thr = !loopback && !dlab;
+    if (thr !== this.publishedThr) fast.thr((this.publishedThr = thr));
+    // While IER stays latched the latch is the authority: every write to it goes through the
+    // latch, in order, to this model, so republishing our value could only bring back an older one.
+    if (!dlab !== this.ierLatched) {
+      this.ierLatched = !dlab;
+      fast.ier(dlab ? null : this.ier);
     }
   }
 }

@@ -25,12 +25,14 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "errors.h"
+#include "fast_io.h"
 #include "kvm.h"
 
 namespace berth {
@@ -97,6 +99,7 @@ class KvmVcpu : public Napi::ObjectWrap<KvmVcpu> {
     id_ = static_cast<uint32_t>(ArgUint(info, 1, "id", 0, UINT32_MAX));
     Napi::Function onExit = ArgFunction(info, 2, "onExit");
     mmapSize_ = static_cast<size_t>(ArgUint(info, 3, "mmapSize", 1, INT32_MAX));
+    fastIo_ = *info[4].As<Napi::External<std::shared_ptr<FastIo>>>().Data();
     fd_ = KvmIoctl(env, vmFd, KVM_CREATE_VCPU, "KVM_CREATE_VCPU", static_cast<unsigned long>(id_));
     void* run = mmap(nullptr, mmapSize_, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
     if (run == MAP_FAILED) {
@@ -185,6 +188,10 @@ class KvmVcpu : public Napi::ObjectWrap<KvmVcpu> {
       run_->immediate_exit = 0;
       if (result < 0 && (err == EINTR || err == EAGAIN)) continue;
       if (result == 0 && run_->exit_reason == KVM_EXIT_INTR) continue;
+      if (result == 0 && run_->exit_reason == KVM_EXIT_IO && fastIo_->HandleIo(run_)) {
+        flush = true;  // like a completed exit: KVM_RUN finishes the instruction first
+        continue;
+      }
       if (result < 0) {
         runErrno_ = err;
         state_ = State::kStopped;
@@ -212,6 +219,7 @@ class KvmVcpu : public Napi::ObjectWrap<KvmVcpu> {
     if (env == nullptr || self->destroyed_) return;
     Napi::HandleScope scope(env);
     try {
+      self->fastIo_->Drain(env);  // the models see posted writes before any later access
       Napi::Object exit = self->ExitToJs(env);
       if (self->runErrno_ != 0) self->UnrefTsfn(env);  // the thread is gone
       onExit.Call(self->Value(), {exit});
@@ -546,6 +554,7 @@ class KvmVcpu : public Napi::ObjectWrap<KvmVcpu> {
   int fd_ = -1;
   size_t mmapSize_ = 0;
   kvm_run* run_ = nullptr;
+  std::shared_ptr<FastIo> fastIo_;  // the VM's, shared by its vCPUs
   Napi::ThreadSafeFunction tsfn_;
   bool tsfnRefd_ = false;
   bool destroyed_ = false;

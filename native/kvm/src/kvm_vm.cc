@@ -12,10 +12,12 @@
 #include <unistd.h>
 
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "errors.h"
+#include "fast_io.h"
 #include "kvm.h"
 #include "memory.h"
 
@@ -84,6 +86,12 @@ class KvmVm : public Napi::ObjectWrap<KvmVm> {
             InstanceMethod<&KvmVm::SetGsiRouting>("setGsiRouting"),
             InstanceMethod<&KvmVm::SignalMsi>("signalMsi"),
             InstanceMethod<&KvmVm::IrqLine>("irqLine"),
+            InstanceMethod<&KvmVm::AnswerPortReads>("answerPortReads"),
+            InstanceMethod<&KvmVm::PostPortWrites>("postPortWrites"),
+            InstanceMethod<&KvmVm::OnPostedWrites>("onPostedWrites"),
+            InstanceMethod<&KvmVm::FastIoCounts>("fastIoCounts"),
+            InstanceMethod<&KvmVm::SharePciConfig>("sharePciConfig"),
+            InstanceMethod<&KvmVm::EnablePciConfigWindow>("enablePciConfigWindow"),
             InstanceMethod<&KvmVm::CreateVcpu>("createVcpu", napi_default, vcpuConstructor),
             InstanceMethod<&KvmVm::DoDestroy>("destroy"),
         });
@@ -120,6 +128,8 @@ class KvmVm : public Napi::ObjectWrap<KvmVm> {
       }
       vcpus_.clear();
     }
+    fastIo_->Close(fromJs);
+    if (fromJs) pciConfigs_.clear();
     close(fd_);
     fd_ = -1;
     for (auto& entry : slots_) {
@@ -324,6 +334,82 @@ class KvmVm : public Napi::ObjectWrap<KvmVm> {
     KvmIoctl(env, vmFd, KVM_IRQ_LINE, "KVM_IRQ_LINE", &level);
   }
 
+  // answerPortReads(port, value | null): 1-byte reads of the port return value on the vCPU
+  // thread (fast_io.h); null sends them to onExit again.
+  void AnswerPortReads(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Fd(env);
+    const auto port = static_cast<uint16_t>(ArgUint(info, 0, "port", 0, 0xffff));
+    const int value = info[1].IsNull() ? -1 : static_cast<int>(ArgUint(info, 1, "value", 0, 0xff));
+    fastIo_->AnswerReads(port, value);
+  }
+
+  // postPortWrites(port, on, readbackMask?): writes to the port are queued for onPostedWrites
+  // instead of stopping the vCPU; with a mask, a posted byte (masked) also answers its reads.
+  void PostPortWrites(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Fd(env);
+    const auto port = static_cast<uint16_t>(ArgUint(info, 0, "port", 0, 0xffff));
+    const bool on = ArgBool(info, 1, "on", false, false);
+    const int mask = info[2].IsUndefined() ? -1 : static_cast<int>(ArgUint(info, 2, "readbackMask", 0, 0xff));
+    if (on && !fastIo_->HasCallback()) {
+      ThrowCoded(env, "postPortWrites", "ERR_NO_POSTED_WRITES_HANDLER",
+                 "call onPostedWrites(callback) first");
+    }
+    fastIo_->PostWrites(port, on, mask);
+  }
+
+  // onPostedWrites(callback(port, bytes)): where posted writes go, in order, on the event loop.
+  void OnPostedWrites(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Fd(env);
+    fastIo_->SetCallback(env, ArgFunction(info, 0, "callback"));
+  }
+
+  // sharePciConfig(device, bytes | null): the configuration space of bus 0's device (function 0),
+  // which the vCPU threads read when the window is on (fast_io.h). Kept alive until replaced.
+  void SharePciConfig(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Fd(env);
+    const auto device = static_cast<uint32_t>(ArgUint(info, 0, "device", 0, 31));
+    if (info[1].IsNull()) {
+      fastIo_->SharePciConfig(device, nullptr, 0);
+      pciConfigs_.erase(device);
+      return;
+    }
+    if (!info[1].IsTypedArray() ||
+        info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+      ThrowTypeError(env, "bytes", "a Uint8Array or null");
+    }
+    Napi::Uint8Array bytes = info[1].As<Napi::Uint8Array>();
+    if (bytes.ByteLength() < 64 || bytes.ByteLength() > 4096) {
+      ThrowRangeError(env, "bytes", "a configuration space is 64 to 4096 bytes");
+    }
+    pciConfigs_[device] = Napi::Persistent(bytes.As<Napi::Object>());
+    fastIo_->SharePciConfig(device, bytes.Data(), bytes.ByteLength());
+  }
+
+  // enablePciConfigWindow(on): the vCPU threads latch 0xCF8 and answer 0xCFC-0xCFF reads.
+  void EnablePciConfigWindow(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Fd(env);
+    const bool on = ArgBool(info, 0, "on", false, false);
+    if (on && !fastIo_->HasCallback()) {
+      ThrowCoded(env, "enablePciConfigWindow", "ERR_NO_POSTED_WRITES_HANDLER",
+                 "call onPostedWrites(callback) first: 0xCF8 writes are posted to the model");
+    }
+    fastIo_->EnablePciWindow(on);
+  }
+
+  // fastIoCounts(): {answeredReads, postedWrites} since creation.
+  Napi::Value FastIoCounts(const Napi::CallbackInfo& info) {
+    const auto [reads, writes] = fastIo_->Counts();
+    Napi::Object counts = Napi::Object::New(info.Env());
+    counts.Set("answeredReads", Napi::Number::New(info.Env(), static_cast<double>(reads)));
+    counts.Set("postedWrites", Napi::Number::New(info.Env(), static_cast<double>(writes)));
+    return counts;
+  }
+
   // createVcpu(id, onExit): a KvmVcpu (kvm_vcpu.cc), destroyed with the VM.
   Napi::Value CreateVcpu(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
@@ -334,7 +420,7 @@ class KvmVm : public Napi::ObjectWrap<KvmVm> {
     Napi::Object vcpu = constructor->New({Napi::Number::New(env, vmFd),
                                           Napi::Number::New(env, static_cast<double>(id)), onExit,
                                           Napi::Number::New(env, mmapSize_),
-                                          Napi::External<KvmVm>::New(env, this)});
+                                          Napi::External<std::shared_ptr<FastIo>>::New(env, &fastIo_)});
     // Forget vCPUs destroyed by themselves, so the list does not grow.
     std::vector<Napi::ObjectReference> live;
     for (auto& ref : vcpus_) {
@@ -347,6 +433,8 @@ class KvmVm : public Napi::ObjectWrap<KvmVm> {
 
   int fd_ = -1;
   int mmapSize_ = 0;
+  std::shared_ptr<FastIo> fastIo_ = std::make_shared<FastIo>();
+  std::map<uint32_t, Napi::ObjectReference> pciConfigs_;  // what fastIo_ reads, kept alive
   std::map<uint32_t, Slot> slots_;
   std::vector<Napi::ObjectReference> vcpus_;
 };

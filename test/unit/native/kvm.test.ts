@@ -3,7 +3,7 @@
 // leaves no fd, thread or mapping. Guest programs are hand-assembled real-mode code (a few dozen
 // instructions: /dev/kvm here may be an emulator at ~375 ns per instruction).
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+
 import { test } from 'node:test';
 import {
   close,
@@ -19,7 +19,12 @@ import {
   kvmOpen,
   type KvmExit,
 } from '../../../core/native.ts';
-import { kvmUnavailable, realModeMachine, withDeadline } from '../../support/kvm-machine.ts';
+import {
+  kvmUnavailable,
+  processResources,
+  realModeMachine,
+  withDeadline,
+} from '../../support/kvm-machine.ts';
 
 const skip = kvmUnavailable() ?? false;
 const DEADLINE = 20_000;
@@ -232,14 +237,7 @@ test('guest memory in a slot cannot be unmapped until the VM lets it go', option
   }
 });
 
-function counts() {
-  const maps = readFileSync('/proc/self/maps', 'utf8');
-  return {
-    fds: readdirSync('/proc/self/fd').length,
-    threads: readdirSync('/proc/self/task').length,
-    kvmMappings: maps.split('\n').filter((line) => line.includes('kvm')).length,
-  };
-}
+const counts = () => processResources('kvm');
 
 test('destroy() leaves no fd, thread or mapping behind', options, async () => {
   const kvm = kvmOpen();

@@ -66,8 +66,12 @@ export class PciConfigSpace {
   readonly bytes: Uint8Array;
   private readonly writeMask: Uint8Array;
   private readonly bars: (Bar | null)[] = Array.from({ length: BAR_COUNT }, () => null);
-  /** Raw BAR register values as the guest sees them (sizing writes included). */
-  private readonly barRegisters = new Uint32Array(BAR_COUNT);
+  /**
+   * Raw BAR register values as the guest sees them (sizing writes included): a view of `bytes`,
+   * so that `bytes` always holds exactly what a read returns (the VMM's vCPU threads answer
+   * reads from it directly). Little-endian, as x86 and PCI are.
+   */
+  private readonly barRegisters: Uint32Array;
   private lastCapability = 0;
   private nextCapabilityOffset = 0x40;
   private readonly writeHooks: { start: number; end: number; hook: () => void }[] = [];
@@ -77,6 +81,7 @@ export class PciConfigSpace {
 
   constructor(identity: PciIdentity, size = PCIE_CONFIG_SIZE) {
     this.bytes = new Uint8Array(size);
+    this.barRegisters = new Uint32Array(this.bytes.buffer, PCI_BAR0, BAR_COUNT);
     this.writeMask = new Uint8Array(size);
     this.set16(PCI_VENDOR_ID, identity.vendorId);
     this.set16(PCI_DEVICE_ID, identity.deviceId);
@@ -210,10 +215,6 @@ export class PciConfigSpace {
 
   private readByte(at: number): number {
     if (at < 0 || at >= this.bytes.length) return 0xff;
-    if (at >= PCI_BAR0 && at < PCI_BAR0 + 4 * BAR_COUNT) {
-      const register = this.barRegisters[(at - PCI_BAR0) >> 2]!;
-      return (register >>> (8 * ((at - PCI_BAR0) & 3))) & 0xff;
-    }
     return this.bytes[at]!;
   }
 

@@ -143,3 +143,52 @@ describe('16550A UART', () => {
     uart.read(100, new Uint8Array(1));
   });
 });
+
+describe('16550A fast path (what the vCPU threads may finish without the model)', () => {
+  function withFastPath() {
+    const calls: string[] = [];
+    const pio = createPioBus();
+    const uart = new Uart16550({
+      transmit: () => {},
+      fastPath: {
+        lsr: (value) => calls.push(`lsr ${value === null ? 'model' : value.toString(16)}`),
+        thr: (posted) => calls.push(`thr ${posted ? 'posted' : 'model'}`),
+        ier: (value) => calls.push(`ier ${value === null ? 'model' : `latch ${value}`}`),
+      },
+    });
+    pio.register(COM1_BASE, 8, uart, 'com1');
+    const outb = (reg: number, v: number) => pio.write(COM1_BASE + reg, Uint8Array.of(v));
+    const inb = (reg: number) => readLe(pio.read(COM1_BASE + reg, 1));
+    return { uart, calls, outb, inb };
+  }
+
+  test('starts with LSR answered, THR posted and IER latched; says only what changes', () => {
+    const { calls, outb } = withFastPath();
+    assert.deepEqual(calls, ['lsr 60', 'thr posted', 'ier latch 0']);
+    calls.length = 0;
+    outb(RX, 0x41);
+    outb(IER, 0x05); // through the latch (the model follows): nothing to republish
+    assert.deepEqual(calls, []);
+  });
+
+  test('input waiting sets DR in the answered LSR; reading it clears it again', () => {
+    const { uart, calls, inb } = withFastPath();
+    calls.length = 0;
+    uart.receive(Uint8Array.of(0x61));
+    assert.deepEqual(calls, ['lsr 61']);
+    assert.equal(inb(RX), 0x61);
+    assert.deepEqual(calls, ['lsr 61', 'lsr 60']);
+  });
+
+  test('the divisor latch and loopback send THR, IER and LSR back to the model', () => {
+    const { calls, outb } = withFastPath();
+    calls.length = 0;
+    outb(LCR, 0x80); // DLAB: 0x3f8/0x3f9 are the divisor
+    assert.deepEqual(calls, ['thr model', 'ier model']);
+    outb(LCR, 0x03);
+    assert.deepEqual(calls.slice(2), ['thr posted', 'ier latch 0']);
+    calls.length = 0;
+    outb(MCR, 0x10); // loopback: THR feeds the receiver, LSR follows it
+    assert.deepEqual(calls, ['lsr model', 'thr model']);
+  });
+});
