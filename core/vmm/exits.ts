@@ -10,6 +10,61 @@ const SYSTEM_EVENT_SHUTDOWN = 1;
 const SYSTEM_EVENT_RESET = 2;
 const SYSTEM_EVENT_CRASH = 3;
 
+/** KVM_INTERNAL_ERROR_* (linux/kvm.h), by suberror. */
+const INTERNAL_ERRORS: Readonly<Record<number, string>> = {
+  1: 'instruction emulation failed',
+  2: 'an exception while delivering another one',
+  3: 'an event could not be delivered',
+  4: 'an exit reason KVM did not expect',
+};
+/** KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES: data[1..2] hold insn_size and 15 bytes. */
+const EMULATION_FLAG_INSTRUCTION_BYTES = 1n;
+
+/** KVM_EXIT_* (linux/kvm.h), by exit reason: the ones exits.ts does not handle get named. */
+const EXIT_NAMES: readonly string[] = [
+  'KVM_EXIT_UNKNOWN',
+  'KVM_EXIT_EXCEPTION',
+  'KVM_EXIT_IO',
+  'KVM_EXIT_HYPERCALL',
+  'KVM_EXIT_DEBUG',
+  'KVM_EXIT_HLT',
+  'KVM_EXIT_MMIO',
+  'KVM_EXIT_IRQ_WINDOW_OPEN',
+  'KVM_EXIT_SHUTDOWN',
+  'KVM_EXIT_FAIL_ENTRY',
+  'KVM_EXIT_INTR',
+  'KVM_EXIT_SET_TPR',
+  'KVM_EXIT_TPR_ACCESS',
+  'KVM_EXIT_S390_SIEIC',
+  'KVM_EXIT_S390_RESET',
+  'KVM_EXIT_DCR',
+  'KVM_EXIT_NMI',
+  'KVM_EXIT_INTERNAL_ERROR',
+  'KVM_EXIT_OSI',
+  'KVM_EXIT_PAPR_HCALL',
+  'KVM_EXIT_S390_UCONTROL',
+  'KVM_EXIT_WATCHDOG',
+  'KVM_EXIT_S390_TSCH',
+  'KVM_EXIT_EPR',
+  'KVM_EXIT_SYSTEM_EVENT',
+  'KVM_EXIT_S390_STSI',
+  'KVM_EXIT_IOAPIC_EOI',
+  'KVM_EXIT_HYPERV',
+  'KVM_EXIT_ARM_NISV',
+  'KVM_EXIT_X86_RDMSR',
+  'KVM_EXIT_X86_WRMSR',
+  'KVM_EXIT_DIRTY_RING_FULL',
+  'KVM_EXIT_AP_RESET_HOLD',
+  'KVM_EXIT_X86_BUS_LOCK',
+  'KVM_EXIT_XEN',
+  'KVM_EXIT_RISCV_SBI',
+  'KVM_EXIT_RISCV_CSR',
+  'KVM_EXIT_NOTIFY',
+  'KVM_EXIT_LOONGARCH_IOCSR',
+  'KVM_EXIT_MEMORY_FAULT',
+  'KVM_EXIT_TDX',
+];
+
 export type StopReason = 'poweroff' | 'reset' | 'halt' | 'error';
 
 export type ExitOutcome =
@@ -63,7 +118,9 @@ function dispatch(exit: KvmExit, { pio, mmio }: ExitBuses, vcpu: number): ExitOu
       return {
         kind: 'stop',
         reason: 'error',
-        message: `vCPU ${vcpu}: the guest shut down (a triple fault)`,
+        message:
+          `vCPU ${vcpu}: triple fault (KVM_EXIT_SHUTDOWN): the guest hit an exception it could ` +
+          'not deliver (check its IDT, GDT, stack and page tables)',
       };
     case 'system-event':
       if (exit.type === SYSTEM_EVENT_SHUTDOWN) {
@@ -87,7 +144,8 @@ function dispatch(exit: KvmExit, { pio, mmio }: ExitBuses, vcpu: number): ExitOu
         reason: 'error',
         message:
           `vCPU ${vcpu}: KVM internal error, suberror ${exit.suberror}` +
-          `${exit.suberror === 1 ? ' (instruction emulation failed)' : ''}` +
+          `${INTERNAL_ERRORS[exit.suberror] ? ` (${INTERNAL_ERRORS[exit.suberror]})` : ''}` +
+          `${instructionBytes(exit.suberror, exit.data)}` +
           ` [${exit.data.map((d) => `0x${d.toString(16)}`).join(', ')}]`,
       };
     case 'fail-entry':
@@ -106,7 +164,9 @@ function dispatch(exit: KvmExit, { pio, mmio }: ExitBuses, vcpu: number): ExitOu
       return {
         kind: 'stop',
         reason: 'error',
-        message: `vCPU ${vcpu}: an exit the VMM does not handle (KVM exit reason ${exit.exitReason})`,
+        message:
+          `vCPU ${vcpu}: unhandled exit ${EXIT_NAMES[exit.exitReason] ?? 'KVM_EXIT_?'} ` +
+          `(KVM exit reason ${exit.exitReason}): the VMM does not handle this exit`,
       };
   }
 }
@@ -117,4 +177,25 @@ function describeAccess(exit: KvmExit): string {
   if (exit.reason === 'mmio')
     return `MMIO ${exit.direction} at 0x${exit.address.toString(16)} (${exit.size} bytes)`;
   return `exit ${exit.reason}`;
+}
+
+/**
+ * The instruction KVM failed to emulate, when it reports it (suberror 1 with the instruction-bytes
+ * flag): ", instruction bytes c4 e2 ...", else "". data[1] and data[2] are the 16 bytes of
+ * insn_size and insn_bytes[15], little-endian.
+ */
+function instructionBytes(suberror: number, data: readonly bigint[]): string {
+  if (suberror !== 1 || data.length < 3 || (data[0]! & EMULATION_FLAG_INSTRUCTION_BYTES) === 0n) {
+    return '';
+  }
+  const raw: number[] = [];
+  for (const word of [data[1]!, data[2]!]) {
+    for (let i = 0n; i < 8n; i++) raw.push(Number((word >> (8n * i)) & 0xffn));
+  }
+  const size = Math.min(raw[0]!, 15);
+  if (size === 0) return '';
+  return `, instruction bytes ${raw
+    .slice(1, 1 + size)
+    .map((b) => b.toString(16).padStart(2, '0'))
+    .join(' ')}`;
 }
