@@ -7,8 +7,11 @@ import { DataDisk, GiB } from '../disk/data-disk.ts';
 import { authorizedKeyArgument, type GuestSshKey } from '../guest/ssh-keys.ts';
 import type { Settings } from '../settings/schema.ts';
 import { ensureFactoryImage, type ImageProgress } from './factory-image.ts';
+import type { BackendOptions } from '../backends/backend-options.ts';
+import { type BackendChoice, chooseBackend } from '../backends/kvm-probe.ts';
+import { KvmVmRunner } from './kvm-runner.ts';
 import { QemuVmRunner } from './qemu-runner.ts';
-import type { RunningVm, StartProgress, VmRunner } from './vm-runner.ts';
+import { type RunningVm, type StartProgress, type VmRunner, VmStartError } from './vm-runner.ts';
 
 export interface LaunchContext {
   imageDir: string;
@@ -32,7 +35,7 @@ export class VmLauncher implements VmRunner {
     private readonly makeRunner: (
       settings: Settings,
       context: LaunchContext,
-    ) => VmRunner = qemuRunner,
+    ) => VmRunner = probedRunner,
   ) {}
 
   async start(signal: AbortSignal, progress: StartProgress): Promise<RunningVm> {
@@ -60,8 +63,9 @@ export function prepareDataDisk(path: string, sizeGiB: number): void {
   else if (disk.info().sizeBytes < wanted) disk.grow(wanted);
 }
 
-function qemuRunner(settings: Settings, context: LaunchContext): VmRunner {
-  return new QemuVmRunner({
+/** What both backends are given: the image, the disk, the run dir and the settings. */
+function backendOptions(settings: Settings, context: LaunchContext): BackendOptions {
+  return {
     imageDir: context.imageDir,
     dataDisk: context.dataDisk,
     runDir: context.runDir,
@@ -74,5 +78,37 @@ function qemuRunner(settings: Settings, context: LaunchContext): VmRunner {
       `berth.storage_driver=${settings.storageDriver}`,
     ],
     log: context.log,
-  });
+  };
+}
+
+/**
+ * The default runner: on the backend the start-up probe chose (measured once per process, or
+ * BERTH_BACKEND), logged at every start.
+ */
+export function probedRunner(
+  settings: Settings,
+  context: LaunchContext,
+  choose: () => Promise<BackendChoice> = chooseBackend,
+): VmRunner {
+  return {
+    async start(signal, progress) {
+      progress('choosing the backend', 7);
+      let choice: BackendChoice;
+      try {
+        choice = await choose();
+      } catch (error) {
+        throw new VmStartError(`the VM did not start: ${(error as Error).message}`, {
+          serialTail: '',
+        });
+      }
+      if (signal.aborted) throw new Error('start cancelled');
+      context.log?.(`backend: ${choice.backend}: ${choice.reason}`);
+      const options = backendOptions(settings, context);
+      const runner =
+        choice.backend === 'kvm'
+          ? new KvmVmRunner({ ...options, reason: choice.reason })
+          : new QemuVmRunner({ ...options, whyNotKvm: choice.reason });
+      return runner.start(signal, progress);
+    },
+  };
 }

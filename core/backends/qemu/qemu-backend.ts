@@ -3,39 +3,26 @@
 // passt as its network stack), then QEMU with guest RAM in a shared memfd; on stop it powers the
 // guest off (or kills QEMU after a deadline) and stops the device servers. Sockets live in the
 // data directory's run/ (0600 in 0700).
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { findPasst } from '../../devices/net/passt.ts';
 import { SYSTEM_IMAGE } from '../../image/manifest.ts';
 import { chooseAccel, type AccelChoice } from '../accel-probe.ts';
+import {
+  type BackendOptions,
+  type BackendPaths,
+  backendPaths,
+  kernelCmdline,
+} from '../backend-options.ts';
+import { DATA_DISK_SERIAL, GUEST_CID, GUEST_MAC, SYSTEM_DISK_SERIAL } from '../guest-devices.ts';
 import { DeviceServer } from './device-servers.ts';
 import { hostTscKhz } from './host-tsc.ts';
 import { QemuVm } from './qemu-vm.ts';
 
-/** The guest's init finds the system image's disk by this serial (native/guest/init.c). */
-export const SYSTEM_DISK_SERIAL = 'berth-system';
+export { GUEST_CID, GUEST_MAC, SYSTEM_DISK_SERIAL };
 
-/** The guest's vsock context ID; the host is always 2. */
-export const GUEST_CID = 3;
-
-/** The guest's MAC address (eth0): QEMU's prefix, and stable, so DHCP hands out the same lease. */
-export const GUEST_MAC = '52:54:00:b3:47:01';
-
-export interface QemuBackendOptions {
-  imageDir: string;
-  dataDisk: string;
-  runDir: string;
-  serialLog: string;
-  cpus: number;
-  memoryMiB: number;
-  kernelArgs?: string[];
-  log?: (line: string) => void;
-}
-
-export interface QemuBackendPaths {
-  /** Host side of guest vsock ports (hybrid vsock: CONNECT <port>). */
-  vsock: string;
-}
+export type QemuBackendOptions = BackendOptions;
+export type QemuBackendPaths = BackendPaths;
 
 export class QemuBackend {
   readonly accel: AccelChoice = chooseAccel();
@@ -44,7 +31,7 @@ export class QemuBackend {
   private vmInstance: QemuVm | null = null;
 
   constructor(private readonly options: QemuBackendOptions) {
-    this.paths = { vsock: join(options.runDir, 'vsock.sock') };
+    this.paths = backendPaths(options.runDir);
   }
 
   get vm(): QemuVm | null {
@@ -72,7 +59,12 @@ export class QemuBackend {
     try {
       this.servers = await Promise.all([
         DeviceServer.start(
-          { device: 'blk', socket: sockets.blk, disk: this.options.dataDisk, serial: 'berth-data' },
+          {
+            device: 'blk',
+            socket: sockets.blk,
+            disk: this.options.dataDisk,
+            serial: DATA_DISK_SERIAL,
+          },
           log,
         ),
         DeviceServer.start(
@@ -103,16 +95,12 @@ export class QemuBackend {
       throw error;
     }
     const { imageDir } = this.options;
-    const cmdline = [
-      readFileSync(join(imageDir, 'cmdline'), 'utf8').trim(),
-      ...(this.options.kernelArgs ?? []),
-    ];
     this.vmInstance = new QemuVm(
       {
         image: {
           kernel: join(imageDir, 'vmlinuz'),
           initrd: join(imageDir, 'initrd.img'),
-          cmdline: cmdline.join(' '),
+          cmdline: kernelCmdline(this.options),
         },
         accel: this.accel.accel,
         hostTscKhz: hostTscKhz(),

@@ -22,6 +22,8 @@ export interface SerialProcessOptions {
   /** Append to the serial log (a data directory's log across boots) instead of starting it anew. */
   appendLog?: boolean;
   env?: NodeJS.ProcessEnv;
+  /** The working directory (a Node child resolves `--import tsx` from it). */
+  cwd?: string;
   /** How the process is named in its messages ("QEMU"). */
   name?: string;
 }
@@ -56,6 +58,7 @@ export class SerialProcess {
       stdio: ['pipe', 'pipe', 'pipe'],
       detached: true,
       ...(options.env ? { env: options.env } : {}),
+      ...(options.cwd ? { cwd: options.cwd } : {}),
     });
     this.child.stdout!.setEncoding('utf8');
     this.child.stdout!.on('data', (text: string) => this.onSerial(text));
