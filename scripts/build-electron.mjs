@@ -35,7 +35,7 @@ export function rewriteImportMeta(source, file, outDir) {
     .replace(/\bimport\.meta\.filename\b/g, `__berthFilename(${url})`);
 }
 
-function importMetaPlugin(outDir) {
+export function importMetaPlugin(outDir) {
   return {
     name: 'berth-import-meta',
     setup(build) {
@@ -51,7 +51,7 @@ function importMetaPlugin(outDir) {
 
 // Lets bundled CommonJS packages require Node built-ins from an ESM bundle, and backs the
 // import.meta.dirname/filename rewrite above.
-const MAIN_BANNER = [
+export const MAIN_BANNER = [
   "import { createRequire as __berthCreateRequire } from 'node:module';",
   "import { fileURLToPath as __berthFileURLToPath } from 'node:url';",
   "import { dirname as __berthDirnameOf } from 'node:path';",

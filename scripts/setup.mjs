@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The one setup step that `npm start` and `npm test` run first. It installs only what is missing,
 // in order: Debian packages, npm dependencies, node-pty's native module, the native addon, the
-// guest's static binaries, the renderer bundle, the factory image.
+// guest's static binaries, the renderer bundle, the VMM bundle, the factory image.
 // Plain JavaScript with no dependencies, because it runs before node_modules exists.
 // When nothing is missing it only hashes a few files and asks dpkg one question (well under 3 s).
 import { spawnSync } from 'node:child_process';
@@ -183,6 +183,18 @@ function ensureRenderer() {
   writeFileSync(stampPath, `${inputs}\n`);
 }
 
+function ensureVmmBundle() {
+  // The kvm backend's VMM as one file (scripts/build-vmm.mjs), rebuilt when core/ changed; the
+  // backend falls back to tsx by itself whenever a source is newer than the bundle.
+  const stampPath = join(root, 'build/vmm/inputs.sha256');
+  const inputs = inputsHash(['core', 'scripts/build-vmm.mjs', 'scripts/build-electron.mjs']);
+  const built = existsSync(join(root, 'build/vmm/vmm-main.js'));
+  if (built && existsSync(stampPath) && readFileSync(stampPath, 'utf8').trim() === inputs) return;
+  console.log('setup: bundling the VMM (its inputs changed)');
+  run(process.execPath, ['scripts/build-vmm.mjs']);
+  writeFileSync(stampPath, `${inputs}\n`);
+}
+
 try {
   ensureDebianPackages();
   ensureNpmDependencies();
@@ -190,6 +202,7 @@ try {
   ensureNativeAddon();
   ensureGuestPrograms();
   ensureRenderer();
+  ensureVmmBundle();
   ensureFactoryImage();
   const seconds = ((performance.now() - started) / 1000).toFixed(2);
   console.log(`setup: ready in ${seconds} s (${relative(process.cwd(), root) || '.'})`);

@@ -1,28 +1,20 @@
-// Our VMM's side of the nested harness: core/vmm's bootLinux in this (the L1 runner's) process,
-// on L1's /dev/kvm, booting the factory image with the data disk as virtio-blk, the system image
-// as a read-only virtio-blk (serial berth-system) and virtio-vsock (guest CID 3), the devices of
-// core/devices in process. The serial console goes to run.serialLog.
-//
-// boot(run):
-//   1. builds the machine and starts it, logging the serial console to run.serialLog;
-//   2. waits for READY_LINE (BERTH_READY_DEADLINE_MS) and takes readyMs from the VMM's start;
-//   3. powers the guest off (`poweroff` on the console) within L2_POWEROFF_DEADLINE_MS;
-// and rejects with a VmError (serial tail, and the VMM's own last log lines) on any failure.
-// Still to come (issue 4): a shell command over vsock and SSH, and a data disk write/read-back;
-// and the VMM as the kvm backend's child process rather than in the runner's process.
-import { closeSync, openSync, writeSync } from 'node:fs';
+// Our VMM's side of the nested harness: the kvm backend's VMM process (core/backends/kvm, what
+// the supervisor starts) on L1's /dev/kvm, booting the factory image with the data disk, the
+// system image and vsock, exactly as the qemu peer is timed: from starting the process to the
+// guest's BERTH-READY on its serial console. Then it proves the machine works:
+//   1. a shell command over vsock and SSH (ssh2 to the guest's dropbear through our vsock device);
+//   2. a data disk write and read-back: 4 MiB of random bytes sent over SSH into /var (the data
+//      disk), synced, the page cache dropped, read back through our virtio-blk and hashed;
+//   3. the VMM process's own memory (RSS beyond the guest RAM it touched), at READY and after;
+// then powers the guest off and expects exit code 0. Any failure is a VmError with the serial
+// tail and the VMM's stderr.
+import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { KvmVm } from '../../core/backends/kvm/kvm-backend.ts';
 import { VmError } from '../../core/backends/qemu/serial-process.ts';
-import { SYSTEM_DISK_SERIAL } from '../../core/backends/qemu/qemu-backend.ts';
-import { VirtioBlkDevice } from '../../core/devices/blk/index.ts';
-import { VsockDevice } from '../../core/devices/vsock/index.ts';
-import type { VirtioDevice } from '../../core/devices/virtio-device.ts';
-import {
-  bootLinux,
-  formatExitProfile,
-  type Machine,
-  type MachineStop,
-} from '../../core/vmm/machine.ts';
+import { GuestSsh } from '../../core/guest/ssh-session.ts';
+import { authorizedKeyArgument, loadOrCreateSshKey } from '../../core/guest/ssh-keys.ts';
 import {
   L2_POWEROFF_DEADLINE_MS,
   L2_READY_DEADLINE_MS,
@@ -34,147 +26,136 @@ import {
 
 export type BerthVmmChoice = { vmm: NestedVmm } | { unavailable: string };
 
-export const GUEST_CID = 3;
-/**
- * Longer than the peer's L2_READY_DEADLINE_MS, for now: every vCPU exit of ours is a round trip
- * from the vCPU thread to the JavaScript event loop (about 1 ms in L1 under TCG, against QEMU's
- * in-thread handling), and the serial console alone costs two exits per byte, so the factory
- * image takes about 100 s to BERTH-READY here. A hang still fails.
- */
-export const BERTH_READY_DEADLINE_MS = 3 * L2_READY_DEADLINE_MS;
-/** VMM log lines an error quotes (unclaimed port and MMIO accesses, devices, interrupts). */
-const LOG_LINES = 40;
-const TAIL_LINES = 60;
+/** The checks after READY: an SSH handshake and 4 MiB through the disk, in emulated L1. */
+const CHECK_DEADLINE_MS = 120_000;
+const DISK_CHECK_BYTES = 4 << 20;
+const DISK_CHECK_FILE = '/var/nested-disk-check';
 
-/** A waitUntil in progress: checked on every serial batch and when the machine stops. */
-type Waiter = () => void;
+/** The VMM process's memory from /proc/<pid>/status, in KiB. */
+export interface VmmMemory {
+  /** Everything resident. */
+  rssKiB: number;
+  /** Guest RAM (a memfd: shared memory) the guest has touched. */
+  guestKiB: number;
+  /** The VMM's own: anonymous memory (heap, stacks) and mapped files (node, the addon). */
+  ownKiB: number;
+}
+
+export function vmmMemory(pid: number): VmmMemory {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const field = (name: string) =>
+    Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1]);
+  const rssKiB = field('VmRSS');
+  const guestKiB = field('RssShmem');
+  return { rssKiB, guestKiB, ownKiB: field('RssAnon') + field('RssFile') };
+}
+
+/** Runs `command` in the guest over SSH; its stdout, or a thrown error with stderr and status. */
+async function guestRun(ssh: GuestSsh, command: string, stdin?: Buffer): Promise<string> {
+  const result = await ssh.exec(command, stdin);
+  if (result.code !== 0) {
+    throw new Error(
+      `\`${command}\` in the guest: exit ${result.code ?? result.signal}: ${result.stderr.toString().trim()}`,
+    );
+  }
+  return result.stdout.toString();
+}
+
+/** What the run proves after READY; resolves with a one-line account of it. */
+async function checkGuest(vsock: string, key: ReturnType<typeof loadOrCreateSshKey>) {
+  const started = performance.now();
+  const ssh = await GuestSsh.connect(vsock, key, CHECK_DEADLINE_MS);
+  try {
+    const uname = (await guestRun(ssh, 'uname -sr && cat /proc/cmdline')).split('\n')[0]!;
+    const shellMs = performance.now() - started;
+    const payload = randomBytes(DISK_CHECK_BYTES);
+    const expected = createHash('sha256').update(payload).digest('hex');
+    const diskStarted = performance.now();
+    await guestRun(ssh, `cat > ${DISK_CHECK_FILE} && sync`, payload);
+    const readBack = await guestRun(
+      ssh,
+      `echo 3 > /proc/sys/vm/drop_caches && sha256sum ${DISK_CHECK_FILE} && ` +
+        `rm ${DISK_CHECK_FILE} && sync && awk '$2 == "/var" {print $1, $3}' /proc/mounts`,
+    );
+    const [hashLine, mountLine] = readBack.trim().split('\n');
+    const actual = hashLine?.split(/\s+/)[0];
+    if (actual !== expected) {
+      throw new Error(`the data disk read back ${actual ?? 'nothing'}, not ${expected}`);
+    }
+    if (!mountLine || !/^\/dev\/vd/.test(mountLine)) {
+      throw new Error(`/var is not on the data disk (virtio-blk): ${mountLine ?? 'not mounted'}`);
+    }
+    return (
+      `ssh over vsock: \`uname -sr\` -> ${uname} (${Math.round(shellMs)} ms to connect and run); ` +
+      `data disk (${mountLine}): ${DISK_CHECK_BYTES >> 20} MiB written, synced, read back ` +
+      `uncached, sha256 matches (${Math.round(performance.now() - diskStarted)} ms)`
+    );
+  } finally {
+    ssh.close();
+  }
+}
 
 export const berthKvm: NestedVmm = {
   name: 'berth',
   async boot(run: L2Run): Promise<L2Boot> {
     const { image } = run;
     const what = `berth run ${run.run}`;
-    const logLines: string[] = [];
-    const log = (line: string) => {
-      logLines.push(line);
-      if (logLines.length > LOG_LINES) logLines.shift();
-    };
-    const serialFd = openSync(run.serialLog, 'w', 0o600);
-    const waiters = new Set<Waiter>();
-    let text = '';
-    let serialBytes = 0;
-    let firstOutputMs = NaN;
-    let readyMs = NaN;
-    const ready: { match: RegExpExecArray | null } = { match: null };
-    let stop: MachineStop | null = null;
-    let machine: Machine | null = null;
-    const devices: VirtioDevice[] = [];
-    const blks: VirtioBlkDevice[] = [];
-    let vsock: VsockDevice | null = null;
-    const startedAt = performance.now();
-
-    const tail = () => {
-      const lines = (machine ? machine.serialText() : text).split('\n');
-      return (
-        lines.slice(-TAIL_LINES).join('\n') +
-        `\n--- VMM log (last lines) ---\n${logLines.join('\n') || '(empty)'}` +
-        (machine ? `\n--- ${machine.exitCount} exits handled in JS ---` : '')
-      );
-    };
-    const waitUntil = (test: () => boolean, label: string, timeoutMs: number) =>
-      new Promise<void>((resolve, reject) => {
-        const check: Waiter = () => {
-          if (test()) {
-            done();
-            resolve();
-          } else if (stop && stop.reason !== 'poweroff') {
-            done();
-            reject(new VmError(`${what}: ${label}: the VMM stopped: ${stop.message}`, tail()));
-          }
-        };
-        const timer = setTimeout(() => {
-          done();
-          reject(new VmError(`${what}: ${label}: no result within ${timeoutMs} ms`, tail()));
-        }, timeoutMs);
-        const done = () => {
-          clearTimeout(timer);
-          waiters.delete(check);
-        };
-        waiters.add(check);
-        check();
-      });
-    const wake = () => {
-      for (const waiter of [...waiters]) waiter();
-    };
-
-    try {
-      const dataDisk = new VirtioBlkDevice({ path: run.dataDisk, serial: 'berth-data' });
-      blks.push(dataDisk);
-      devices.push(dataDisk);
-      if (image.systemImage) {
-        const system = new VirtioBlkDevice({
-          path: image.systemImage,
-          readOnly: true,
-          serial: SYSTEM_DISK_SERIAL,
-        });
-        blks.push(system);
-        devices.push(system);
-      }
-      vsock = new VsockDevice({
-        guestCid: GUEST_CID,
-        udsPath: join(dirname(run.serialLog), `vsock-berth-${run.run}.sock`),
-        log,
-      });
-      await vsock.listen();
-      devices.push(vsock);
-
-      const booted = bootLinux({
+    const dir = dirname(run.serialLog);
+    const vsock = join(dir, `vsock-berth-${run.run}.sock`);
+    const key = loadOrCreateSshKey(join(dir, 'ssh'));
+    const vm = new KvmVm(
+      {
         kernel: image.kernel,
         initrd: image.initrd,
-        cmdline: image.cmdline,
+        cmdline: `${image.cmdline} ${authorizedKeyArgument(key)}`,
+        cpus: run.cpus,
         memoryMiB: run.memoryMiB,
-        vcpus: run.cpus,
-        devices,
-        log,
-        profileExits: true,
-        serial: (bytes) => {
-          if (serialBytes === 0) firstOutputMs = performance.now() - startedAt;
-          serialBytes += bytes.length;
-          writeSync(serialFd, bytes);
-          if (!ready.match) {
-            text = (text + Buffer.from(bytes).toString('latin1')).slice(-4096);
-            ready.match = READY_LINE.exec(text);
-            if (ready.match) readyMs = performance.now() - startedAt;
-          }
-          wake();
-        },
-      });
-      machine = booted.machine;
-      void machine.stopped.then((s) => {
-        stop = s;
-        wake();
-      });
-
-      await waitUntil(() => ready.match !== null, 'BERTH-READY', BERTH_READY_DEADLINE_MS);
-      const bytesAtReady = serialBytes;
-      machine.uart.receive(Buffer.from('poweroff\n'));
-      await waitUntil(() => stop !== null, 'poweroff', L2_POWEROFF_DEADLINE_MS);
+        disk: run.dataDisk,
+        ...(image.systemImage ? { systemImage: image.systemImage } : {}),
+        vsock,
+      },
+      run.serialLog,
+    );
+    let firstOutputMs = NaN;
+    const unsubscribe = vm.subscribeSerial(() => {
+      firstOutputMs = performance.now() - vm.startedAt;
+      unsubscribe();
+    });
+    const fail = (message: string) => new VmError(`${what}: ${message}`, `${vm.serialTail(60)}`);
+    try {
+      const ready = await vm.waitFor(READY_LINE, `${what}: BERTH-READY`, L2_READY_DEADLINE_MS);
+      const readyMs = performance.now() - vm.startedAt;
+      const serialBytes = Buffer.byteLength(vm.serialSince(0));
+      const memoryAtReady = vmmMemory(vm.pid!);
+      let check: string;
+      try {
+        check = await checkGuest(vsock, key);
+      } catch (error) {
+        throw fail((error as Error).message);
+      }
+      const memoryAfterCheck = vmmMemory(vm.pid!);
+      const after = vm.serialOffset;
+      vm.write('poweroff\n');
+      const exit = await vm.waitExit(L2_POWEROFF_DEADLINE_MS, `${what}: poweroff`);
+      if (exit.code !== 0) {
+        throw new VmError(
+          `${what}: the VMM exited with ${exit.signal ?? exit.code} after poweroff`,
+          vm.serialSince(after),
+        );
+      }
+      const exits = /exits handled in JS: (\d+) \((.*)\)/.exec(vm.stderrText);
       return {
         readyMs,
         firstOutputMs,
-        serialBytes: bytesAtReady,
-        guestUptime: Number(ready.match![1]),
-        exits: machine.exitCount,
-        exitProfile: `${formatExitProfile(machine.exitProfile!)}; finished in the vCPU threads: ${JSON.stringify(machine.vm.fastIoCounts())}`,
+        serialBytes,
+        guestUptime: Number(ready[1]),
+        check,
+        memoryAtReady,
+        memoryAfterCheck,
+        ...(exits ? { exits: Number(exits[1]), exitProfile: exits[2] } : {}),
       };
-    } catch (error) {
-      if (error instanceof VmError) throw error;
-      throw new VmError(`${what}: ${(error as Error).message}`, tail());
     } finally {
-      machine?.destroy();
-      for (const blk of blks) blk.close();
-      await vsock?.close();
-      closeSync(serialFd);
+      vm.kill();
     }
   },
 };

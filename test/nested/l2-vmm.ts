@@ -37,6 +37,11 @@ export interface L2Boot {
   /** Our VMM: the exits it handled in JavaScript up to the poweroff, and the busiest ones. */
   exits?: number;
   exitProfile?: string;
+  /** Our VMM: what it proved after READY (SSH over vsock, the data disk), in words. */
+  check?: string;
+  /** Our VMM process's memory (KiB) at READY and after the checks. */
+  memoryAtReady?: { rssKiB: number; guestKiB: number; ownKiB: number };
+  memoryAfterCheck?: { rssKiB: number; guestKiB: number; ownKiB: number };
 }
 
 export interface NestedVmm {

@@ -17,6 +17,11 @@ export interface BootResult {
   /** Our VMM: the exits it handled in JavaScript, and the busiest ones. */
   exits?: number;
   exitProfile?: string;
+  /** Our VMM: what it proved after READY (SSH over vsock, the data disk), in words. */
+  check?: string;
+  /** Our VMM process's memory (KiB) at READY and after the checks. */
+  memoryAtReady?: { rssKiB: number; guestKiB: number; ownKiB: number };
+  memoryAfterCheck?: { rssKiB: number; guestKiB: number; ownKiB: number };
 }
 
 /** The berth side when it could not run at all (our VMM does not exist yet). */
@@ -81,7 +86,7 @@ export function finalLine(summary: Summary): string {
 
 /**
  * Where a boot's time went, from the kernel's own timestamps on the serial console: the largest
- * gaps between consecutive "[ seconds]" lines, each as "<gap> s before <line>" (for comparing our
+ * gaps between consecutive "[ seconds]" lines, each with the lines on both sides (for comparing our
  * VMM's boot with the peer's step by step).
  */
 export function slowestSteps(serial: string, count = 6): string[] {
@@ -90,9 +95,14 @@ export function slowestSteps(serial: string, count = 6): string[] {
     const match = /^\[\s*(\d+\.\d+)\]\s?(.*)$/.exec(line.trim());
     if (match) stamped.push({ at: Number(match[1]), text: match[2]!.slice(0, 80) });
   }
-  const gaps = stamped.slice(1).map((line, i) => ({ gap: line.at - stamped[i]!.at, line }));
+  const gaps = stamped
+    .slice(1)
+    .map((line, i) => ({ gap: line.at - stamped[i]!.at, line, before: stamped[i]! }));
   return gaps
     .sort((a, b) => b.gap - a.gap)
     .slice(0, count)
-    .map(({ gap, line }) => `${gap.toFixed(3)} s before [${line.at.toFixed(3)}] ${line.text}`);
+    .map(
+      ({ gap, line, before }) =>
+        `${gap.toFixed(3)} s from "${before.text.slice(0, 50)}" to [${line.at.toFixed(3)}] ${line.text.slice(0, 50)}`,
+    );
 }

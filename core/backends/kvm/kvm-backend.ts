@@ -18,18 +18,18 @@ import { nodeForChildren } from '../qemu/device-servers.ts';
 import { withParentDeathSignal } from '../qemu/qemu-vm.ts';
 import { SerialProcess } from '../qemu/serial-process.ts';
 import { type VmmSpec, vmmArgs } from './vmm-args.ts';
-
-const VMM_MAIN = join(projectRoot, 'core/backends/kvm/vmm-main.ts');
+import { vmmCommand } from './vmm-command.ts';
 
 export type KvmBackendOptions = BackendOptions;
 
 /** The VMM process running the machine a VmmSpec describes. */
 export class KvmVm extends SerialProcess {
-  constructor(spec: VmmSpec, serialLogPath: string) {
+  /** Which VMM entry runs: "bundle", or why tsx runs the sources. */
+  readonly entry: string;
+
+  constructor(spec: VmmSpec, serialLogPath: string, command = vmmCommand()) {
     const [binary, args] = withParentDeathSignal(nodeForChildren(), [
-      '--import',
-      'tsx',
-      VMM_MAIN,
+      ...command.args,
       ...vmmArgs(spec),
     ]);
     super(binary, args, {
@@ -38,6 +38,7 @@ export class KvmVm extends SerialProcess {
       cwd: projectRoot,
       name: 'VMM',
     });
+    this.entry = command.source;
   }
 }
 
@@ -70,6 +71,7 @@ export class KvmBackend {
       },
       this.options.serialLog,
     );
+    log(`vmm: ${this.vmInstance.entry}`);
     return this.vmInstance;
   }
 

@@ -12,7 +12,13 @@ import { PasstLink, VirtioNetDevice } from '../../devices/net/index.ts';
 import { VirtioRngDevice } from '../../devices/rng/index.ts';
 import type { VirtioDevice } from '../../devices/virtio-device.ts';
 import { VsockDevice } from '../../devices/vsock/index.ts';
-import { bootLinux, type Machine, MachineError, type MachineStop } from '../../vmm/machine.ts';
+import {
+  bootLinux,
+  formatExitProfile,
+  type Machine,
+  MachineError,
+  type MachineStop,
+} from '../../vmm/machine.ts';
 import { DATA_DISK_SERIAL, GUEST_CID, GUEST_MAC, SYSTEM_DISK_SERIAL } from '../guest-devices.ts';
 import { parseVmmArgs, type VmmSpec, VmmArgsError } from './vmm-args.ts';
 
@@ -114,6 +120,7 @@ try {
     devices: await devices(spec),
     serial: (bytes) => process.stdout.write(bytes),
     log,
+    profileExits: true,
   });
   machine = booted.machine;
 } catch (error) {
@@ -123,6 +130,11 @@ try {
 process.stdin.on('data', (bytes: Buffer) => machine?.uart.receive(bytes));
 process.stdin.on('error', () => {}); // the parent going away is handled by pdeathsig
 const stop = await machine!.stopped;
+// Where the vCPUs' exits went, for vmm.log and the nested harness: the VMM's speed is exits.
+log(
+  `exits handled in JS: ${machine!.exitCount} (${formatExitProfile(machine!.exitProfile!)}); ` +
+    `finished in the vCPU threads: ${JSON.stringify(machine!.vm.fastIoCounts())}`,
+);
 if (stop.reason === 'destroyed') await exit(0);
 const code = exitCode(stop);
 await exit(

@@ -74,6 +74,11 @@ export class SerialProcess {
     this.child.on('exit', (code, signal) => this.onExit({ code, signal }));
   }
 
+  /** The process's own messages (stderr), the last 8 KiB. */
+  get stderrText(): string {
+    return this.stderr;
+  }
+
   get pid(): number | undefined {
     return this.child.pid;
   }
