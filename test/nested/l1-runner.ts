@@ -11,6 +11,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { decideBackend, measureKvmSpeed } from '../../core/backends/kvm-probe.ts';
 import { berthVmm } from './berth-vmm.ts';
 import type { L2Image, NestedVmm } from './l2-vmm.ts';
 import { qemuKvm } from './peer-qemu-kvm.ts';
@@ -55,6 +56,9 @@ async function main(): Promise<number> {
   const l1UptimeAtStart = uptime();
   const runs = Number(values.runs);
   const image = stageImage(values.image, join(values.work, 'image'));
+  // What the supervisor's start-up probe would choose here, where KVM is real (not PVM).
+  const choice = decideBackend(await measureKvmSpeed());
+  console.log(`nested-l1: backend probe: ${choice.backend}: ${choice.reason}`);
   const berth = berthVmm();
   const vmms: NestedVmm[] = [];
   if ('unavailable' in berth)

@@ -59,10 +59,15 @@ class FakeGuest {
       client.on('error', () => {});
       client.on('authentication', (ctx) => ctx.accept());
       client.on('ready', () =>
-        client.on('tcpip', (accept, _reject, info) => {
+        client.on('tcpip', (accept, reject, info) => {
           this.forwards.push({ destIP: info.destIP, destPort: info.destPort });
           // Every guest port is the echo server (the host's own 127.0.0.1:<port> is ours).
-          void dial(echo.port).then((socket) => relay(accept(), socket));
+          // A failed dial (the test ending, a busy machine) is the guest refusing: no rejection
+          // may outlive the test.
+          dial(echo.port).then(
+            (socket) => relay(accept(), socket),
+            () => reject(),
+          );
         }),
       );
     },
@@ -94,7 +99,10 @@ class FakeGuest {
         this.ssh.injectSocket(socket);
       } else if (port === 2375 && !engine.down) {
         socket.write('OK 2\n');
-        void dial(engine.path).then((stream) => relay(socket, stream));
+        dial(engine.path).then(
+          (stream) => relay(socket, stream),
+          () => socket.destroy(), // the engine refused (it closes between tests): a reset
+        );
       } else {
         socket.destroy(); // nothing listens on that port (RST)
       }
