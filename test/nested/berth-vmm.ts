@@ -144,12 +144,13 @@ export const berthKvm: NestedVmm = {
         );
       }
       const exits = /exits handled in JS: (\d+) \((.*)\)/.exec(vm.stderrText);
+      const startup = /guest started (.*)/.exec(vm.stderrText)?.[1];
       return {
         readyMs,
         firstOutputMs,
         serialBytes,
         guestUptime: Number(ready[1]),
-        check,
+        check: startup ? `VMM start-up: guest started ${startup}; ${check}` : check,
         memoryAtReady,
         memoryAfterCheck,
         ...(exits ? { exits: Number(exits[1]), exitProfile: exits[2] } : {}),
