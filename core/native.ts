@@ -35,6 +35,8 @@ export interface MappedRegion {
   readonly buffer: ArrayBuffer;
   /** The mapping's length in bytes (still the original length after unmap()). */
   readonly length: number;
+  /** Its start address in this process (to find it in /proc/self/maps). */
+  readonly address: number;
   readonly writable: boolean;
   /** False once unmap() has run. */
   readonly mapped: boolean;
@@ -362,6 +364,7 @@ export interface NativeAddon {
    * in windows. Longer throws a RangeError.
    */
   mmap(fd: number, offset: number, length: number, writable: boolean): MappedRegion;
+  mmapAnonymous(length: number, name: string, hugePages?: boolean): MappedRegion;
   /** eventfd (EFD_NONBLOCK | EFD_CLOEXEC, and EFD_SEMAPHORE if asked); initval < 2^32. */
   eventfd(initval: number, semaphore?: boolean): number;
   /** The counter (then reset; 1 in semaphore mode), or null when it is zero. Exact to 2^53. */
@@ -452,6 +455,14 @@ export function memfdCreate(name: string, size: number): number {
 
 export function mmap(fd: number, offset: number, length: number, writable: boolean): MappedRegion {
   return loadNative().mmap(fd, offset, length, writable);
+}
+
+/**
+ * Private anonymous memory named `name` in /proc/self/maps, advised for transparent huge pages
+ * (guest RAM that no other process maps: see native/kvm/src/memory.cc).
+ */
+export function mmapAnonymous(length: number, name: string, hugePages = true): MappedRegion {
+  return loadNative().mmapAnonymous(length, name, hugePages);
 }
 
 export function eventfd(initval: number, semaphore?: boolean): number {

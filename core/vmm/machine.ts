@@ -73,6 +73,8 @@ export interface MachineOptions {
   log?: (line: string) => void;
   /** Default /dev/kvm. */
   kvmPath?: string;
+  /** Guest RAM in private transparent huge pages instead of a memfd (machine-ram.ts: opt-in). */
+  hugePageRam?: boolean;
   /** Count the exits handled in JavaScript by kind and register (Machine.exitProfile). */
   profileExits?: boolean;
   /**
@@ -160,7 +162,7 @@ export class Machine {
     let vm: KvmVm | null = null;
     let ram: MachineRam | null = null;
     try {
-      ram = new MachineRam(this.layout);
+      ram = new MachineRam(this.layout, { hugePages: options.hugePageRam ?? false });
       vm = createKvmVm(this.kvmFd);
       vm.setTssAddr(KVM_TSS_ADDRESS);
       vm.createIrqchip();

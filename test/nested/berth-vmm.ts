@@ -31,23 +31,35 @@ const CHECK_DEADLINE_MS = 120_000;
 const DISK_CHECK_BYTES = 4 << 20;
 const DISK_CHECK_FILE = '/var/nested-disk-check';
 
-/** The VMM process's memory from /proc/<pid>/status, in KiB. */
+/** The VMM process's memory, in KiB. */
 export interface VmmMemory {
   /** Everything resident. */
   rssKiB: number;
-  /** Guest RAM (a memfd: shared memory) the guest has touched. */
+  /** Guest RAM the guest has touched (the VMM's guest RAM mappings, resident). */
   guestKiB: number;
-  /** The VMM's own: anonymous memory (heap, stacks) and mapped files (node, the addon). */
+  /** The rest: the VMM's own heap, stacks, node and the addon. */
   ownKiB: number;
 }
 
-export function vmmMemory(pid: number): VmmMemory {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const field = (name: string) =>
-    Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1]);
-  const rssKiB = field('VmRSS');
-  const guestKiB = field('RssShmem');
-  return { rssKiB, guestKiB, ownKiB: field('RssAnon') + field('RssFile') };
+/**
+ * From /proc/<pid>/smaps: the resident size of the guest RAM windows (the VMM logs where they
+ * are: "guest RAM windows: 0x<start>+<length> ...") against the whole process's.
+ */
+export function vmmMemory(pid: number, vmmLog: string): VmmMemory {
+  const starts = new Set(
+    [...(/guest RAM windows: (.*)/.exec(vmmLog)?.[1] ?? '').matchAll(/0x([0-9a-f]+)\+/g)].map((m) =>
+      Number.parseInt(m[1]!, 16),
+    ),
+  );
+  if (starts.size === 0) throw new Error('the VMM did not log its guest RAM windows');
+  let rssKiB = 0;
+  let guestKiB = 0;
+  for (const block of readFileSync(`/proc/${pid}/smaps`, 'utf8').split(/\n(?=[0-9a-f]+-)/)) {
+    const rss = Number(/^Rss:\s+(\d+) kB/m.exec(block)?.[1] ?? 0);
+    rssKiB += rss;
+    if (starts.has(Number.parseInt(block.split('-')[0]!, 16))) guestKiB += rss;
+  }
+  return { rssKiB, guestKiB, ownKiB: rssKiB - guestKiB };
 }
 
 /** Runs `command` in the guest over SSH; its stdout, or a thrown error with stderr and status. */
@@ -126,14 +138,14 @@ export const berthKvm: NestedVmm = {
       const ready = await vm.waitFor(READY_LINE, `${what}: BERTH-READY`, L2_READY_DEADLINE_MS);
       const readyMs = performance.now() - vm.startedAt;
       const serialBytes = Buffer.byteLength(vm.serialSince(0));
-      const memoryAtReady = vmmMemory(vm.pid!);
+      const memoryAtReady = vmmMemory(vm.pid!, vm.stderrText);
       let check: string;
       try {
         check = await checkGuest(vsock, key);
       } catch (error) {
         throw fail((error as Error).message);
       }
-      const memoryAfterCheck = vmmMemory(vm.pid!);
+      const memoryAfterCheck = vmmMemory(vm.pid!, vm.stderrText);
       const after = vm.serialOffset;
       vm.write('poweroff\n');
       const exit = await vm.waitExit(L2_POWEROFF_DEADLINE_MS, `${what}: poweroff`);

@@ -129,3 +129,13 @@ export function processResources(mappingMark: string) {
     mappings: maps.split('\n').filter((line) => line.includes(mappingMark)).length,
   };
 }
+
+/** How many of the machine's guest RAM windows are still mapped in this process. */
+export function guestRamMapped(ram: { windows: readonly { region: { address: number } }[] }) {
+  const starts = new Set(
+    readFileSync('/proc/self/maps', 'utf8')
+      .split('\n')
+      .map((line) => Number.parseInt(line.split('-')[0]!, 16)),
+  );
+  return ram.windows.filter((w) => starts.has(w.region.address)).length;
+}

@@ -126,6 +126,12 @@ try {
     profileExits: true,
   });
   machine = booted.machine;
+  // Where guest RAM sits in this process, so that the VMM's own memory can be told from it.
+  log(
+    `guest RAM windows: ${machine.ram.windows
+      .map((w) => `0x${w.region.address.toString(16)}+${w.region.length}`)
+      .join(' ')}`,
+  );
   // performance.now() counts from the process's start: node's own start-up is in the first figure.
   log(
     `guest started ${Math.round(performance.now())} ms after the process: node and the VMM's ` +

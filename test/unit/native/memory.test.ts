@@ -4,7 +4,13 @@ import { readFileSync } from 'node:fs';
 import { after, test } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { close, isSystemCallError, memfdCreate, mmap } from '../../../core/native.ts';
+import {
+  close,
+  isSystemCallError,
+  memfdCreate,
+  mmap,
+  mmapAnonymous,
+} from '../../../core/native.ts';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -167,3 +173,39 @@ test('a region cannot be constructed directly', () => {
   assert.throws(() => new Region(), { name: 'TypeError', message: /created by mmap\(\)/ });
   region.unmap();
 });
+
+/** THP's mode on this kernel ("always", "madvise" or "never"), from the bracketed choice. */
+function thpMode(): string {
+  try {
+    const text = readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8');
+    return /\[(\w+)\]/.exec(text)?.[1] ?? 'never';
+  } catch {
+    return 'never';
+  }
+}
+
+/** One mapping's smaps block, found by its start address. */
+function smapsAt(address: number): string {
+  const blocks = readFileSync('/proc/self/smaps', 'utf8').split(/\n(?=[0-9a-f]+-[0-9a-f]+ )/);
+  return blocks.find((block) => Number.parseInt(block.split('-')[0]!, 16) === address) ?? '';
+}
+
+test(
+  'anonymous guest RAM, touched, lands in transparent huge pages',
+  { skip: thpMode() === 'never' ? 'transparent huge pages are off on this kernel' : false },
+  () => {
+    const length = 8 << 20;
+    const region = mmapAnonymous(length, 'berth-test-thp');
+    try {
+      assert.equal(region.length, length);
+      new Uint8Array(region.buffer).fill(0xa5);
+      const smaps = smapsAt(region.address);
+      assert.ok(smaps, 'the mapping is in /proc/self/smaps');
+      const huge = Number(/^AnonHugePages:\s+(\d+) kB/m.exec(smaps)?.[1] ?? 0);
+      assert.ok(huge >= 2048, `AnonHugePages ${huge} kB of 8192 kB touched`);
+    } finally {
+      region.unmap();
+    }
+    assert.equal(smapsAt(region.address), '', 'unmapped');
+  },
+);

@@ -25,7 +25,12 @@ import { createMmioBus, createPioBus } from '../../../core/vmm/devices/bus.ts';
 import { MachineError, runProgram, type Machine } from '../../../core/vmm/machine.ts';
 import { GUEST_C_PRELUDE } from '../../support/guest-c.ts';
 import { buildGuestProgram, guestToolchainMissing } from '../../support/guest-program.ts';
-import { kvmUnavailable, processResources, withDeadline } from '../../support/kvm-machine.ts';
+import {
+  guestRamMapped,
+  kvmUnavailable,
+  processResources,
+  withDeadline,
+} from '../../support/kvm-machine.ts';
 
 const skip = kvmUnavailable() ?? guestToolchainMissing() ?? false;
 /** Each fault stops the run in ~0.03 s here; the rest is slack for a loaded 2-core machine. */
@@ -111,6 +116,7 @@ async function assertFaultStops(t: TestContext, fault: FaultCase) {
   assert.ok(machine.vcpus.every((vcpu) => vcpu.state === 'destroyed'));
   assert.equal((await machine.stopped).reason, 'error', 'destroy() keeps the first stop');
   assert.deepEqual(counts(), before, 'destroy() leaves no fd, thread or mapping');
+  assert.equal(guestRamMapped(machine.ram), 0, 'guest RAM is unmapped');
   await assertNextMachineRuns();
 }
 

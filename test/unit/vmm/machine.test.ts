@@ -9,7 +9,12 @@ import { VirtioRngDevice } from '../../../core/devices/rng/index.ts';
 import { runProgram, type Machine } from '../../../core/vmm/machine.ts';
 import { GUEST_C_PRELUDE } from '../../support/guest-c.ts';
 import { buildGuestProgram, guestToolchainMissing } from '../../support/guest-program.ts';
-import { kvmUnavailable, processResources, withDeadline } from '../../support/kvm-machine.ts';
+import {
+  guestRamMapped,
+  kvmUnavailable,
+  processResources,
+  withDeadline,
+} from '../../support/kvm-machine.ts';
 
 const skip = kvmUnavailable() ?? guestToolchainMissing() ?? false;
 const DEADLINE = 20_000;
@@ -134,11 +139,11 @@ test('destroy() leaves no fd, thread or mapping behind', options, async () => {
   const machine = runProgram({ code, mode: 'long', vcpus: 2, devices: [new VirtioRngDevice()] });
   const stop = await finish(machine);
   assert.equal(stop.reason, 'poweroff', stop.message);
-  const during = counts();
-  assert.ok(during.mappings >= 1, 'guest RAM is mapped while the machine exists');
+  assert.ok(guestRamMapped(machine.ram) >= 1, 'guest RAM is mapped while the machine exists');
   machine.destroy();
   machine.destroy();
   assert.deepEqual(counts(), before);
+  assert.equal(guestRamMapped(machine.ram), 0, 'guest RAM is unmapped');
 });
 
 const PLATFORM_GUEST = `${GUEST_C_PRELUDE}
