@@ -14,7 +14,7 @@ import { basename, join, posix } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { CpioArchive } from './cpio.ts';
 import { type DebianPackage, DebianPackageCache, dependencyNames } from './debian.ts';
-import { elfNeeds, isElf } from './elf.ts';
+import { isElf } from './elf.ts';
 import { resolveModules } from './kernel-modules.ts';
 import {
   type ImageManifest,
@@ -24,7 +24,7 @@ import {
 } from './manifest.ts';
 import { type ImageSpec, ImageSpecError } from './spec.ts';
 import { stageSystemTree, writeSquashfs } from './system-image.ts';
-import { LibraryIndex } from './library-index.ts';
+import { LibraryIndex, placeSharedLibraries } from './library-index.ts';
 import { lookup, readInTree } from './unpacked-tree.ts';
 
 export interface BuildOptions {
@@ -86,36 +86,24 @@ function kernelPackage(
 /** Adds the shared libraries (and loader) the ELF files need, transitively. */
 function addSharedLibraries(
   archive: CpioArchive,
-  elfFiles: { label: string; hostPath: string }[],
+  elfFiles: { label: string; path: string }[],
+  listed: readonly string[],
   libraries: LibraryIndex,
-  usedPackages: Set<string>,
 ): void {
-  const queue = [...elfFiles];
-  const interpreters = new Set<string>();
-  while (queue.length > 0) {
-    const { label, hostPath } = queue.shift()!;
-    const needs = elfNeeds(hostPath);
-    if (needs.interpreter) interpreters.add(needs.interpreter);
-    for (const soname of needs.needed) {
-      const target = `${LIB_DIR}/${soname}`;
-      if (archive.has(target)) continue;
-      const lib = libraries.find(soname);
-      if (!lib) {
-        throw new ImageSpecError(
-          'libraries',
-          `${label} needs ${soname}, which none of the listed packages ships; ` +
-            `add the Debian package that has it (dpkg -S ${soname})`,
-        );
-      }
-      usedPackages.add(lib.pkg.name);
+  const interpreters = placeSharedLibraries(elfFiles, listed, libraries, {
+    field: 'libraries',
+    image: 'the image',
+    libDir: LIB_DIR,
+    present: (target) => archive.has(target),
+    place: (lib, target) => {
       archive.add(target, {
         kind: 'file',
         mode: lib.mode,
         data: readInTree(lib.pkg.root, lib.path),
       });
-      queue.push({ label: soname, hostPath: join(lib.pkg.root, lib.path) });
-    }
-  }
+      return join(lib.pkg.root, lib.path);
+    },
+  });
   for (const interp of interpreters) {
     if (archive.has(interp)) continue;
     const inLibDir = `${LIB_DIR}/${basename(interp)}`;
@@ -184,7 +172,7 @@ export function buildImage(options: BuildOptions): ImageManifest {
   const release = vmlinuzName.slice('vmlinuz-'.length);
   const packages: DebianPackage[] = [...kernel.meta, kernel.pkg];
 
-  const elfFiles: { label: string; hostPath: string }[] = [];
+  const elfFiles: { label: string; path: string }[] = [];
   // Fetching and unpacking packages is most of a first build: 25..70 %, one step per package.
   spec.packages.forEach((p, i) => {
     progress(`fetching ${p.name}`, 25 + Math.round((45 * i) / spec.packages.length));
@@ -202,7 +190,7 @@ export function buildImage(options: BuildOptions): ImageManifest {
       }
       const data = readInTree(pkg.root, file);
       archive.add(file, { kind: 'file', mode: node.mode, data });
-      if (isElf(data)) elfFiles.push({ label: file, hostPath: join(pkg.root, file) });
+      if (isElf(data)) elfFiles.push({ label: file, path: join(pkg.root, file) });
     });
   });
 
@@ -215,21 +203,12 @@ export function buildImage(options: BuildOptions): ImageManifest {
       );
     }
     archive.add(g.path, { kind: 'file', mode: 0o755, data: readFileSync(hostPath) });
-    elfFiles.push({ label: g.path, hostPath });
+    elfFiles.push({ label: g.path, path: hostPath });
   });
 
   progress('adding shared libraries', 70);
   const libraryPackages = spec.libraries.map((name, i) => debs.get(name, `libraries[${i}]`));
-  const usedLibraryPackages = new Set<string>();
-  addSharedLibraries(archive, elfFiles, new LibraryIndex(libraryPackages), usedLibraryPackages);
-  spec.libraries.forEach((name, i) => {
-    if (!usedLibraryPackages.has(name)) {
-      throw new ImageSpecError(
-        `libraries[${i}]`,
-        `${name} ships no library that the image's programs need; remove it`,
-      );
-    }
-  });
+  addSharedLibraries(archive, elfFiles, spec.libraries, new LibraryIndex(libraryPackages));
   packages.push(...libraryPackages);
 
   let systemImage: Buffer | undefined;

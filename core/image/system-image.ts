@@ -20,8 +20,8 @@ import {
 } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { DebianPackage, DebianPackageCache } from './debian.ts';
-import { elfNeeds, isElf } from './elf.ts';
-import { LibraryIndex } from './library-index.ts';
+import { isElf } from './elf.ts';
+import { LibraryIndex, placeSharedLibraries } from './library-index.ts';
 import { ImageSpecError, type SystemSpec } from './spec.ts';
 
 const LIB_DIR = '/usr/lib/x86_64-linux-gnu';
@@ -159,33 +159,15 @@ export function stageSystemTree(
   // Shared libraries, transitively, as the initrd's builder does.
   const libraryPackages = spec.libraries.map((name, i) => debs.get(name, `system.libraries[${i}]`));
   const libraries = new LibraryIndex(libraryPackages);
-  const used = new Set<string>();
-  const queue = [...stage.elfFiles];
-  while (queue.length > 0) {
-    const { label, path } = queue.shift()!;
-    for (const soname of elfNeeds(path).needed) {
-      const target = `${LIB_DIR}/${soname}`;
-      if (inInitrd(soname) || stage.has(target)) continue;
-      const lib = libraries.find(soname);
-      if (!lib) {
-        throw new ImageSpecError(
-          'system.libraries',
-          `${label} needs ${soname}, which none of the listed packages ships; ` +
-            `add the Debian package that has it (dpkg -S ${soname})`,
-        );
-      }
-      used.add(lib.pkg.name);
+  placeSharedLibraries(stage.elfFiles, spec.libraries, libraries, {
+    field: 'system.libraries',
+    image: 'the system image',
+    libDir: LIB_DIR,
+    present: (target, soname) => inInitrd(soname) || stage.has(target),
+    place: (lib, target) => {
       stage.add(target, join(lib.pkg.root, lib.path), lib.pkg.name, 'system.libraries');
-      queue.push({ label: soname, path: join(stageRoot, target) });
-    }
-  }
-  spec.libraries.forEach((name, i) => {
-    if (!used.has(name)) {
-      throw new ImageSpecError(
-        `system.libraries[${i}]`,
-        `${name} ships no library that the system image's programs need; remove it`,
-      );
-    }
+      return join(stageRoot, target);
+    },
   });
   return { root: stageRoot, etc, packages: [...packages, ...libraryPackages], files: stage.files };
 }
