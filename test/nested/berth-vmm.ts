@@ -22,6 +22,7 @@ import {
   type L2Boot,
   type L2Run,
   type NestedVmm,
+  type VmmMemory,
 } from './l2-vmm.ts';
 
 export type BerthVmmChoice = { vmm: NestedVmm } | { unavailable: string };
@@ -30,16 +31,6 @@ export type BerthVmmChoice = { vmm: NestedVmm } | { unavailable: string };
 const CHECK_DEADLINE_MS = 120_000;
 const DISK_CHECK_BYTES = 4 << 20;
 const DISK_CHECK_FILE = '/var/nested-disk-check';
-
-/** The VMM process's memory, in KiB. */
-export interface VmmMemory {
-  /** Everything resident. */
-  rssKiB: number;
-  /** Guest RAM the guest has touched (the VMM's guest RAM mappings, resident). */
-  guestKiB: number;
-  /** The rest: the VMM's own heap, stacks, node and the addon. */
-  ownKiB: number;
-}
 
 /**
  * From /proc/<pid>/smaps: the resident size of the guest RAM windows (the VMM logs where they

@@ -39,9 +39,19 @@ export interface L2Boot {
   exitProfile?: string;
   /** Our VMM: what it proved after READY (SSH over vsock, the data disk), in words. */
   check?: string;
-  /** Our VMM process's memory (KiB) at READY and after the checks. */
-  memoryAtReady?: { rssKiB: number; guestKiB: number; ownKiB: number };
-  memoryAfterCheck?: { rssKiB: number; guestKiB: number; ownKiB: number };
+  /** Our VMM process's memory at READY and after the checks. */
+  memoryAtReady?: VmmMemory;
+  memoryAfterCheck?: VmmMemory;
+}
+
+/** A VMM process's memory, in KiB. */
+export interface VmmMemory {
+  /** Everything resident. */
+  rssKiB: number;
+  /** Guest RAM the guest has touched (the VMM's guest RAM mappings, resident). */
+  guestKiB: number;
+  /** The rest: the VMM's own heap, stacks, node and the addon. */
+  ownKiB: number;
 }
 
 export interface NestedVmm {

@@ -1,27 +1,12 @@
 // What the L1 runner reports on L1's serial console, and how the host turns it into the harness's
 // last line. One line per fact, `NESTED-<KIND> <json>`, so kernel messages or a guest's own
 // output interleaved on the console cannot be mistaken for a result.
+import type { L2Boot } from './l2-vmm.ts';
 
-/** One boot of the factory image inside L1, by one VMM. */
-export interface BootResult {
+/** One boot of the factory image inside L1, by one VMM: what its boot() resolved with. */
+export interface BootResult extends L2Boot {
   vmm: 'berth' | 'qemu-kvm';
   run: number;
-  /** From starting the VMM process to the guest's BERTH-READY line on its serial console. */
-  readyMs: number;
-  /** From starting the VMM process to the first byte on the guest's serial console. */
-  firstOutputMs: number;
-  /** Bytes the guest printed on its serial console up to BERTH-READY. */
-  serialBytes: number;
-  /** The guest's own uptime in that line (seconds). */
-  guestUptime: number;
-  /** Our VMM: the exits it handled in JavaScript, and the busiest ones. */
-  exits?: number;
-  exitProfile?: string;
-  /** Our VMM: what it proved after READY (SSH over vsock, the data disk), in words. */
-  check?: string;
-  /** Our VMM process's memory (KiB) at READY and after the checks. */
-  memoryAtReady?: { rssKiB: number; guestKiB: number; ownKiB: number };
-  memoryAfterCheck?: { rssKiB: number; guestKiB: number; ownKiB: number };
 }
 
 /** The berth side when it could not run at all (our VMM does not exist yet). */
