@@ -163,6 +163,10 @@ std::string ArgString(const Napi::CallbackInfo& info, size_t index, const char* 
   return text;
 }
 
+bool IsUint8Array(Napi::Value value) {
+  return value.IsTypedArray() && value.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array;
+}
+
 Napi::Function ArgFunction(const Napi::CallbackInfo& info, size_t index, const char* name) {
   Napi::Value value = info[index];
   if (!value.IsFunction()) ThrowTypeError(info.Env(), name, "a function, got " + Describe(value));

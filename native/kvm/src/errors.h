@@ -60,6 +60,9 @@ bool ArgBool(const Napi::CallbackInfo& info, size_t index, const char* name, boo
 std::string ArgString(const Napi::CallbackInfo& info, size_t index, const char* name,
                       size_t maxBytes);
 
+// A Uint8Array (a Buffer is one): the shape every byte argument of the addon takes.
+bool IsUint8Array(Napi::Value value);
+
 // A function.
 Napi::Function ArgFunction(const Napi::CallbackInfo& info, size_t index, const char* name);
 

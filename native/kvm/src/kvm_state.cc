@@ -132,7 +132,7 @@ void DtableFromJs(Napi::Env env, Napi::Value value, const char* name, kvm_dtable
 
 // Copies a Uint8Array of exactly size bytes into dst.
 void BytesFromJs(Napi::Env env, Napi::Value value, const char* name, void* dst, size_t size) {
-  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+  if (!IsUint8Array(value)) {
     ThrowTypeError(env, name, "a Uint8Array");
   }
   Napi::Uint8Array bytes = value.As<Napi::Uint8Array>();

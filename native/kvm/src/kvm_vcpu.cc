@@ -378,8 +378,7 @@ class KvmVcpu : public Napi::ObjectWrap<KvmVcpu> {
       length = run_->mmio.len;
     }
     if (target != nullptr) {
-      if (!info[0].IsTypedArray() ||
-          info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+      if (!IsUint8Array(info[0])) {
         ThrowTypeError(env, "data", "a Uint8Array of " + std::to_string(length) + " bytes for a read");
       }
       Napi::Uint8Array data = info[0].As<Napi::Uint8Array>();
@@ -534,8 +533,7 @@ class KvmVcpu : public Napi::ObjectWrap<KvmVcpu> {
     Napi::Env env = info.Env();
     CheckStill(env, "KVM_SET_LAPIC");
     kvm_lapic_state lapic{};
-    if (!info[0].IsTypedArray() ||
-        info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    if (!IsUint8Array(info[0])) {
       ThrowTypeError(env, "lapic", "a Uint8Array of 1024 bytes");
     }
     Napi::Uint8Array bytes = info[0].As<Napi::Uint8Array>();

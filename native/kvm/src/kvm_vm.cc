@@ -359,7 +359,8 @@ class KvmVm : public Napi::ObjectWrap<KvmVm> {
     fastIo_->PostWrites(port, on, mask);
   }
 
-  // onPostedWrites(callback(port, bytes)): where posted writes go, in order, on the event loop.
+  // onPostedWrites(callback(port, size, bytes)): where posted writes go, in order, on the event
+  // loop.
   void OnPostedWrites(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     Fd(env);
@@ -377,8 +378,7 @@ class KvmVm : public Napi::ObjectWrap<KvmVm> {
       pciConfigs_.erase(device);
       return;
     }
-    if (!info[1].IsTypedArray() ||
-        info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    if (!IsUint8Array(info[1])) {
       ThrowTypeError(env, "bytes", "a Uint8Array or null");
     }
     Napi::Uint8Array bytes = info[1].As<Napi::Uint8Array>();

@@ -192,8 +192,7 @@ Napi::Value RecvWithFds(const Napi::CallbackInfo& info) {
 Napi::Value SendWithFds(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const int fd = ArgFd(info, 0, "fd");
-  if (!info[1].IsTypedArray() ||
-      info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+  if (!IsUint8Array(info[1])) {
     ThrowTypeError(env, "data", "a Uint8Array or Buffer");
   }
   Napi::Uint8Array data = info[1].As<Napi::Uint8Array>();
