@@ -78,8 +78,8 @@ export interface MachineOptions {
   /** Count the exits handled in JavaScript by kind and register (Machine.exitProfile). */
   profileExits?: boolean;
   /**
-   * Let the vCPU threads finish the hot port accesses themselves (the UART's LSR and THR, PCI
-   * configuration reads; native/kvm/src/fast_io.h). Default true; false sends every access to
+   * Let the vCPU threads finish the hot port accesses themselves (the UART's LSR, THR and IER,
+   * PCI configuration reads; native/kvm/src/fast_io.h). Default true; false sends every access to
    * JavaScript (for comparison).
    */
   fastIo?: boolean;
@@ -418,9 +418,7 @@ export function cpuidFor(supported: readonly CpuidEntry[], id: number): CpuidEnt
 function profileKey(exit: KvmExit, mmio: Bus): string {
   if (exit.reason === 'io') return `io ${exit.direction} 0x${exit.port.toString(16)}`;
   if (exit.reason === 'mmio') {
-    const range = mmio.rangeList.find(
-      (r) => exit.address >= r.base && exit.address < r.base + r.length,
-    );
+    const range = mmio.find(exit.address);
     return `mmio ${exit.direction} ${range ? range.name : `0x${exit.address.toString(16)}`}`;
   }
   return exit.reason;

@@ -19,7 +19,7 @@ const MCR = 4;
 const LSR = 5;
 /** Register offsets from the base port, for the fast path. */
 export const UART_LSR = LSR;
-export const UART_IER = 1;
+export const UART_IER = IER;
 const MSR = 6;
 const SCR = 7;
 
