@@ -2,10 +2,10 @@
 // our VMM process on the kvm backend): "ready" when the guest prints BERTH-READY; a failed or
 // aborted start leaves nothing running, and its error carries the serial log's tail; power-off
 // is `poweroff` typed at the serial shell.
+import { READY_LINE } from '../backends/guest-devices.ts';
 import { type SerialProcess, VmError } from '../backends/qemu/serial-process.ts';
 import { type RunningVm, type StartProgress, type VmExitInfo, VmStartError } from './vm-runner.ts';
 
-const READY = /BERTH-READY (\d+\.\d+)\r?\n/;
 const FOREVER_MS = 2 ** 31 - 1;
 
 /** What a backend gives the runner. */
@@ -43,7 +43,7 @@ export async function startSerialVm(
   try {
     if (signal.aborted) throw new Error('start cancelled');
     progress('booting the guest', 30);
-    await vm.waitFor(READY, 'BERTH-READY', options.readyDeadlineMs);
+    await vm.waitFor(READY_LINE, 'BERTH-READY', options.readyDeadlineMs);
     if (signal.aborted) throw new Error('start cancelled');
     progress('guest ready', 100);
   } catch (error) {

@@ -12,13 +12,13 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { KvmVm } from '../../core/backends/kvm/kvm-backend.ts';
+import { READY_LINE } from '../../core/backends/guest-devices.ts';
 import { VmError } from '../../core/backends/qemu/serial-process.ts';
 import { GuestSsh } from '../../core/guest/ssh-session.ts';
 import { authorizedKeyArgument, loadOrCreateSshKey } from '../../core/guest/ssh-keys.ts';
 import {
   L2_POWEROFF_DEADLINE_MS,
   L2_READY_DEADLINE_MS,
-  READY_LINE,
   type L2Boot,
   type L2Run,
   type NestedVmm,

@@ -64,9 +64,6 @@ export interface NestedVmm {
   boot(run: L2Run): Promise<L2Boot>;
 }
 
-/** The guest prints this when it is up (native/guest/init.c). */
-export const READY_LINE = /BERTH-READY (\d+\.\d+)\r?\n/;
-
 /** Deadlines inside L1 (KVM, so far shorter than the host's TCG ones; still generous). */
 export const L2_READY_DEADLINE_MS = 60_000;
 export const L2_POWEROFF_DEADLINE_MS = 30_000;

@@ -3,12 +3,11 @@
 // on QEMU's own virtio-blk), plus the system image as a read-only virtio-blk with the serial
 // berth-system. qemuArgs has no read-only QEMU disk, so that one is appended here.
 import { qemuArgs } from '../../core/backends/qemu/qemu-command.ts';
-import { SYSTEM_DISK_SERIAL } from '../../core/backends/qemu/qemu-backend.ts';
+import { READY_LINE, SYSTEM_DISK_SERIAL } from '../../core/backends/guest-devices.ts';
 import { SerialProcess, VmError } from '../../core/backends/qemu/serial-process.ts';
 import {
   L2_POWEROFF_DEADLINE_MS,
   L2_READY_DEADLINE_MS,
-  READY_LINE,
   type L2Boot,
   type L2Run,
   type NestedVmm,

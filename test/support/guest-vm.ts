@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chooseAccel } from '../../core/backends/accel-probe.ts';
+import { READY_LINE } from '../../core/backends/guest-devices.ts';
 import { hostTscKhz } from '../../core/backends/qemu/host-tsc.ts';
 import type { QemuVmConfig } from '../../core/backends/qemu/qemu-command.ts';
 import { QemuVm, VmError } from '../../core/backends/qemu/qemu-vm.ts';
@@ -61,7 +62,7 @@ export async function bootImage(options: BootOptions): Promise<BootedVm> {
     options.serialLog,
   );
   try {
-    const ready = await vm.waitFor(/BERTH-READY (\d+\.\d+)\r?\n/, 'BERTH-READY', READY_DEADLINE_MS);
+    const ready = await vm.waitFor(READY_LINE, 'BERTH-READY', READY_DEADLINE_MS);
     return {
       vm,
       readyMs: performance.now() - vm.startedAt,

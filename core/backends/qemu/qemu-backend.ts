@@ -19,8 +19,6 @@ import { DeviceServer } from './device-servers.ts';
 import { hostTscKhz } from './host-tsc.ts';
 import { QemuVm } from './qemu-vm.ts';
 
-export { GUEST_CID, GUEST_MAC, SYSTEM_DISK_SERIAL };
-
 export type QemuBackendOptions = BackendOptions;
 export type QemuBackendPaths = BackendPaths;
 
