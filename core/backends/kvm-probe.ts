@@ -1,9 +1,9 @@
 // Which backend runs the VM: the kvm backend (our VMM) only when KVM runs guests at hardware
 // speed. /dev/kvm existing proves nothing: on a PVM host it opens and runs guests, but by an
 // instruction emulator about a thousand times slower than hardware, on which no stock kernel
-// boots (shared/ENVIRONMENT.md). So the probe times a tiny guest loop on /dev/kvm, once per
-// process: two runs of `dec ecx; jnz` that differ only in the count, so the machine's set-up and
-// the exit round trip cancel out, and the slope is the time per guest instruction.
+// boots (shared/ENVIRONMENT.md). So the probe times a tiny guest loop (`dec ecx; jnz`) on
+// /dev/kvm, once per process, for at most PROBE_BUDGET_MS: hardware finishes the loop, an
+// emulator is stopped at the budget and its progress read from ECX (runProbeGuest).
 //
 // The measurement runs in a child process (probe-main.ts), as the VMM itself does: the addon is
 // built for the system's Node (not Electron's), and a fault in it must not take the UI down.
@@ -31,8 +31,8 @@ export type KvmSpeed = { nsPerInstruction: number } | { unusable: string };
 
 /**
  * At or below this, KVM runs guests fast enough for our VMM. Measured: hardware ~0.3 ns; the
- * nested harness's L1 (KVM on an SVM that QEMU TCG emulates, where our VMM boots the factory image
- * faster than QEMU does) 13-29 ns; this machine's PVM 400-3500 ns, which cannot boot Linux.
+ * nested harness's L1 (KVM on an SVM that QEMU TCG emulates, where our VMM boots the factory image)
+ * 8-29 ns; this machine's PVM 400-3500 ns, which cannot boot Linux.
  */
 export const HARDWARE_SPEED_NS = 100;
 /**
