@@ -46,6 +46,12 @@ function stageImage(from: string, to: string): L2Image {
   return { kernel, initrd, systemImage, cmdline };
 }
 
+/** A sparse, all-zero data disk, as a first start has (the guest formats it). */
+function freshDataDisk(path: string): void {
+  writeFileSync(path, '');
+  truncateSync(path, DATA_DISK_BYTES);
+}
+
 /**
  * One boot. The peer gets one retry: QEMU under nested KVM in TCG sometimes fails on its own (an
  * XSAVE size mismatch at start, a hang in the PCI scan), and a broken reference run says nothing
@@ -58,8 +64,7 @@ async function bootOnce(vmm: NestedVmm, run: L2Run): Promise<L2Boot> {
     if (vmm.name !== 'qemu-kvm') throw error;
     const first = (error as Error).message.split('\n')[0];
     console.log(`nested-l1: ${vmm.name} run ${run.run} failed (${first}); retrying it once`);
-    writeFileSync(run.dataDisk, '');
-    truncateSync(run.dataDisk, DATA_DISK_BYTES);
+    freshDataDisk(run.dataDisk);
     return vmm.boot(run);
   }
 }
@@ -101,8 +106,7 @@ async function main(): Promise<number> {
   for (let run = 1; run <= runs; run++) {
     for (const vmm of vmms) {
       const dataDisk = join(values.work, `data-${vmm.name}-${run}.img`);
-      writeFileSync(dataDisk, '');
-      truncateSync(dataDisk, DATA_DISK_BYTES);
+      freshDataDisk(dataDisk);
       const serialLog = join(values.work, `serial-${vmm.name}-${run}.log`);
       try {
         const boot = await bootOnce(vmm, {
