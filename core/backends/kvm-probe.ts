@@ -32,7 +32,7 @@ export type KvmSpeed = { nsPerInstruction: number } | { unusable: string };
 /**
  * At or below this, KVM runs guests fast enough for our VMM. Measured: hardware ~0.3 ns; the
  * nested harness's L1 (KVM on an SVM that QEMU TCG emulates, where our VMM boots the factory image)
- * 8-29 ns; this machine's PVM 400-3500 ns, which cannot boot Linux.
+ * 8-29 ns; this machine's PVM 963-3500 ns, which cannot boot Linux.
  */
 export const HARDWARE_SPEED_NS = 100;
 /**
